@@ -1,0 +1,464 @@
+"""``root_find``: solve ``F(x, y) = 0`` for ``y`` and differentiate by the
+implicit function theorem.
+
+Forward: batched Newton with a backtracking line search (or the notebook's
+LBFGS on ``F**2``, for comparison), always with an iteration cap.
+
+Backward: with ``u`` solving ``F_y^T u = g`` per problem, ``dL/dx = -u^T F_x``,
+one vector-Jacobian product in ``x``.  It is built from differentiable ops
+evaluated at the *returned* ``y``, so double backward is exact; ``jvp`` gives
+forward mode, ``dy = -F_y^{-1} F_x dx``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._errors import NonConvergenceError, SingularJacobianError, check_policy, fail
+from ._linear import jacobian, jacobian_from_vjp, singular_values, solve, split
+
+Tensors = torch.Tensor | tuple[torch.Tensor, ...]
+Fn = Callable[[Any, torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass
+class RootInfo:
+    """Per-problem diagnostics, each tensor of shape ``batch_shape``.
+
+    Attributes:
+        converged: the solver met its tolerance.
+        iterations: iterations used.
+        residual: ``max |F(x, y)|`` over the problem's components.
+        sigma_min: ``|F_y|`` (scalar problems) or the smallest singular value of
+            ``F_y`` (``I - f_x`` for fixed points) at the returned ``y``.
+        singular: ``sigma_min`` is below ``singular_tol`` times the largest
+            ``|F_y|`` seen during the solve: ``y(x)`` is not differentiable there.
+    """
+
+    converged: torch.Tensor
+    iterations: torch.Tensor
+    residual: torch.Tensor
+    sigma_min: torch.Tensor
+    singular: torch.Tensor
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What the backward needs besides tensors (not differentiated)."""
+
+    F: Fn
+    tuple_x: bool
+    event_ndim: int
+    singular_tol: float
+    on_failure: str
+    what: str  # "|F_y|" or "sigma_min(I - f_x)", for messages
+
+
+def _call(spec: _Spec, xs: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
+    return spec.F(xs if spec.tuple_x else xs[0], y)
+
+
+class _ImplicitFunction(torch.autograd.Function):
+    """Solves in ``forward`` (so torch.func transforms see plain tensors); its
+    derivatives are those of the implicit function ``y(x)``.
+
+    Outputs: ``y`` and the non-differentiable diagnostics (converged,
+    iterations, residual, sigma_min, singular, scale), each ``batch_shape``.
+    """
+
+    @staticmethod
+    def forward(
+        spec: _Spec, solver: Callable[..., Any], y0: torch.Tensor, *xs: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        y, info, scale = solver(y0, tuple(x.detach() for x in xs))
+        return (
+            y,
+            info.converged,
+            info.iterations,
+            info.residual,
+            info.sigma_min,
+            info.singular,
+            scale,
+        )
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
+        spec, _, y0, *xs = inputs
+        y, *diagnostics = output
+        ctx.mark_non_differentiable(*diagnostics)
+        ctx.spec = spec
+        ctx.y0_like = (y0.shape, y0.dtype)
+        ctx.save_for_backward(*xs, y, diagnostics[-1])
+        ctx.save_for_forward(*xs, y, diagnostics[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor, *_: Any) -> tuple[torch.Tensor | None, ...]:
+        spec: _Spec = ctx.spec
+        *xs, y, scale = ctx.saved_tensors
+        needs = ctx.needs_input_grad[3:]
+        # Under create_graph, keep the graph to x and to y (whose own backward is
+        # this one): that is what makes the second derivative exact.  Views of x
+        # give the partial F_x: y reaches the original x, not these views.
+        keep = torch.is_grad_enabled()
+        with torch.enable_grad():
+            if keep:
+                xs_in = [x.view_as(x) if n else x for x, n in zip(xs, needs)]
+                y_in = y if y.requires_grad else y.detach().requires_grad_()
+            else:
+                xs_in = [x.detach().requires_grad_(n) for x, n in zip(xs, needs)]
+                y_in = y.detach().requires_grad_()
+            value = _call(spec, tuple(xs_in), y_in)
+            J = jacobian(value, y_in, spec.event_ndim, create_graph=keep)
+            _check_singular(spec, J, scale)
+            _, event_shape = split(y.shape, spec.event_ndim)
+            u = solve(J.mT, grad_y, event_shape)
+            wanted = [x for x, n in zip(xs_in, needs) if n]
+            grads = iter(
+                torch.autograd.grad(value, wanted, -u, create_graph=keep, allow_unused=True)
+                if wanted
+                else ()
+            )
+        grad_xs = [next(grads) if n else None for n in needs]
+        grad_xs = [
+            torch.zeros_like(x) if n and g is None else g for x, n, g in zip(xs, needs, grad_xs)
+        ]
+        grad_y0 = None
+        if ctx.needs_input_grad[2]:
+            grad_y0 = torch.zeros(ctx.y0_like[0], dtype=ctx.y0_like[1], device=y.device)
+        return (None, None, grad_y0, *grad_xs)
+
+    @staticmethod
+    def jvp(ctx: Any, _spec: Any, _solver: Any, _y0_dot: Any, *xs_dot: Any) -> tuple[Any, ...]:
+        y_dot = _ImplicitFunction._y_dot(ctx, xs_dot)
+        return (y_dot, None, None, None, None, None, None)
+
+    @staticmethod
+    def _y_dot(ctx: Any, xs_dot: tuple[Any, ...]) -> torch.Tensor:
+        """``dy = -F_y^{-1} (F_x dx)``, with torch.func so that it also runs under
+        ``torch.func.jvp`` (where ``requires_grad_`` is not allowed)."""
+        spec: _Spec = ctx.spec
+        *xs, y, scale = ctx.saved_tensors
+        tangents = tuple(torch.zeros_like(x) if t is None else t for x, t in zip(xs, xs_dot))
+
+        # F_x dx as the vjp of a vjp (linear in w): torch.func.jvp would nest
+        # forward AD levels, which torch does not support.
+        def w_F_x(w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            return torch.func.vjp(lambda *xs_: _call(spec, xs_, y), *xs)[1](w)
+
+        (F_x_dx,) = torch.func.vjp(w_F_x, torch.zeros_like(y))[1](tangents)
+        value, vjp = torch.func.vjp(lambda y_: _call(spec, tuple(xs), y_), y)
+        J = jacobian_from_vjp(vjp, value, spec.event_ndim)
+        _check_singular(spec, J, scale)
+        _, event_shape = split(y.shape, spec.event_ndim)
+        return -solve(J, F_x_dx, event_shape)
+
+
+def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> None:
+    sigma_min, _ = singular_values(J)
+    singular = sigma_min <= spec.singular_tol * scale
+    fail(
+        SingularJacobianError,
+        singular,
+        sigma_min,
+        spec.what,
+        "The implicit function is not differentiable there (a vertical tangent or a "
+        "double root); move x away from it or reformulate F.",
+        spec.on_failure,
+    )
+
+
+def _as_tuple(x: Tensors) -> tuple[tuple[torch.Tensor, ...], bool]:
+    if isinstance(x, torch.Tensor):
+        return (x,), False
+    if isinstance(x, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in x):
+        return tuple(x), True
+    raise TypeError(
+        f"x must be a tensor or a tuple of tensors holding every tensor to differentiate "
+        f"with respect to; got {type(x).__name__}."
+    )
+
+
+def _captured(value: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    """A tensor other than ``y`` that ``value`` depends on with grad, if any.
+
+    Called with every ``x`` detached: a leaf found here reached ``F`` through a
+    closure, and a custom Function would give it no gradient.
+    """
+    seen, stack = set(), [value.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)
+        if variable is not None and variable is not y:
+            return variable
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return None
+
+
+def _residual(value: torch.Tensor, event_ndim: int) -> torch.Tensor:
+    if event_ndim == 0:
+        return value.abs()
+    return value.abs().flatten(-event_ndim).amax(-1)
+
+
+def _newton(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y0: torch.Tensor,
+    event_ndim: int,
+    tol: float,
+    max_iter: int,
+    max_backtracks: int = 30,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Batched Newton with backtracking on ``max |F|``; see ``root_find``."""
+    batch_shape, event_shape = split(y0.shape, event_ndim)
+
+    def evaluate(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            y_in = y.detach().requires_grad_()
+            value = G(y_in)
+            J = jacobian(value, y_in, event_ndim)
+        return value.detach(), J
+
+    def per_problem(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(tuple(batch_shape) + (1,) * event_ndim)
+
+    y = y0.detach().clone()
+    value, J = evaluate(y)
+    residual = _residual(value, event_ndim)
+    converged = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
+    broken = torch.zeros_like(converged)  # F_y singular at an iterate
+    iterations = torch.zeros(batch_shape, dtype=torch.long, device=y.device)
+    scale = singular_values(J)[1]
+    for _ in range(max_iter):
+        active = ~(converged | broken)
+        if not bool(active.any()):
+            break
+        step = -solve(J, value, event_shape)
+        finite = torch.isfinite(_residual(step, event_ndim))
+        broken |= active & ~finite
+        active &= finite
+        step = torch.where(per_problem(active), step, torch.zeros_like(step))
+        step_size = _residual(step, event_ndim)
+        y_size = _residual(y, event_ndim).clamp(min=1)
+        done = active & (step_size <= tol * y_size)
+        t = torch.ones(batch_shape, dtype=y.dtype, device=y.device)
+        for _ in range(max_backtracks):
+            y_try = y + per_problem(t) * step
+            value_try, J_try = evaluate(y_try)
+            residual_try = _residual(value_try, event_ndim)
+            ok = ~active | done | (residual_try <= (1 - 1e-4 * t) * residual)
+            if bool(ok.all()):
+                break
+            t = torch.where(ok, t, t / 2)
+        y, value, J, residual = y_try, value_try, J_try, residual_try
+        iterations += active.long()
+        converged |= done | (active & (residual == 0))
+        scale = torch.maximum(scale, singular_values(J)[1])
+    sigma_min, _ = singular_values(J)
+    return y, {
+        "converged": converged,
+        "broken": broken,
+        "iterations": iterations,
+        "residual": residual,
+        "sigma_min": sigma_min,
+        "scale": scale,
+    }
+
+
+def _lbfgs(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y0: torch.Tensor,
+    event_ndim: int,
+    tol: float,
+    max_iter: int,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The notebook's solver: ``torch.optim.LBFGS`` on ``sum F**2``.
+
+    Kept for comparison.  Its limits: one optimiser for the whole batch, the
+    loss ``F**2`` is flat near the root (the root is only accurate to about the
+    square root of LBFGS's own tolerance, ~1e-5 in practice), and near
+    ``F_y = 0`` it stops early.  Problems whose residual stays above ``tol`` are
+    reported as not converged.
+    """
+    y = y0.detach().clone().requires_grad_()
+    optimizer = torch.optim.LBFGS([y], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (G(y) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    y = y.detach()
+    with torch.enable_grad():
+        y_in = y.clone().requires_grad_()
+        value = G(y_in)
+        J = jacobian(value, y_in, event_ndim)
+    residual = _residual(value.detach(), event_ndim)
+    sigma_min, scale = singular_values(J)
+    batch_shape, _ = split(y0.shape, event_ndim)
+    iterations = optimizer.state[optimizer.param_groups[0]["params"][0]].get("n_iter", 0)
+    return y, {
+        "converged": residual <= tol,
+        "broken": torch.zeros(batch_shape, dtype=torch.bool),
+        "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long),
+        "residual": residual,
+        "sigma_min": sigma_min,
+        "scale": scale,
+    }
+
+
+_METHODS = {"newton": _newton, "lbfgs": _lbfgs}
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """The default step tolerance: 64 machine epsilons of ``dtype``."""
+    return 64 * torch.finfo(dtype).eps
+
+
+def root_find(
+    F: Fn,
+    x: Tensors,
+    y0: torch.Tensor,
+    *,
+    event_ndim: int = 0,
+    method: str = "newton",
+    tol: float | None = None,
+    max_iter: int = 50,
+    singular_tol: float | None = None,
+    on_failure: str = "raise",
+    return_info: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, RootInfo]:
+    """Solve ``F(x, y) = 0`` for ``y`` near ``y0``, differentiably in ``x``.
+
+    Invariant: the returned ``y`` satisfies ``F(x, y) == 0`` to the solver's
+    tolerance, and its derivatives are those of the implicit function ``y(x)``:
+    ``dy/dx = -F_y^{-1} F_x`` (first and second order, reverse and forward mode).
+    The gradient with respect to ``y0`` is zero.
+
+    Args:
+        F: ``F(x, y) -> tensor`` of ``y``'s shape. Problems in the batch must be
+            independent: component ``b`` of ``F`` depends on ``y[b]`` only.
+        x: a tensor or tuple of tensors holding *every* tensor that should get a
+            gradient; ``F`` receives it as given. A tensor that requires grad but
+            reaches ``F`` through a closure is an error (it would get no gradient).
+        y0: the start, shape ``batch_shape + event_shape``.
+        event_ndim: how many trailing dimensions of ``y0`` make up one problem
+            (0: every element is its own scalar problem).
+        method: ``"newton"`` (batched ``m x m`` Newton with a backtracking line
+            search) or ``"lbfgs"`` (the notebook's solver, for comparison).
+        tol: Newton stops a problem when its step is below ``tol * max(1, |y|)``
+            (default 64 machine epsilons); LBFGS requires ``max |F| <= tol``
+            (default 1e-6).
+        max_iter: the iteration cap.
+        singular_tol: ``F_y`` counts as singular when its smallest singular value
+            is below ``singular_tol`` times the largest seen during the solve
+            (default: the square root of machine epsilon).
+        on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
+            return NaN for the failing problems.
+        return_info: also return per-problem ``RootInfo``.
+
+    Returns:
+        ``y`` (same shape and dtype as ``y0``), or ``(y, info)``.
+
+    Raises:
+        NonConvergenceError: a problem did not converge within ``max_iter``.
+        SingularJacobianError: ``F_y`` is singular at a solution (or an iterate).
+        ImplicitError: ``F`` reaches a tensor that requires grad through a closure.
+        ValueError, TypeError: bad arguments; the message names the value.
+    """
+    xs, tuple_x = _as_tuple(x)
+    check_policy(on_failure)
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} must be one of {sorted(_METHODS)}.")
+    if not isinstance(y0, torch.Tensor) or not y0.is_floating_point():
+        raise TypeError(f"y0 must be a floating-point tensor; got {y0!r}.")
+    if not 0 <= event_ndim <= y0.dim():
+        raise ValueError(f"event_ndim={event_ndim} must be between 0 and y0.dim()={y0.dim()}.")
+    if max_iter < 1:
+        raise ValueError(f"max_iter={max_iter} must be >= 1.")
+    if tol is None:
+        tol = default_tol(y0.dtype) if method == "newton" else 1e-6
+    if not tol > 0:
+        raise ValueError(f"tol={tol} must be > 0.")
+    if singular_tol is None:
+        singular_tol = math.sqrt(torch.finfo(y0.dtype).eps)
+
+    what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
+
+    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+        def G(y: torch.Tensor) -> torch.Tensor:
+            return F(xs if tuple_x else xs[0], y)
+
+        _validate(G, y0)
+        y_star, stats = _METHODS[method](G, y0, event_ndim, tol, max_iter)
+        info = RootInfo(
+            converged=stats["converged"],
+            iterations=stats["iterations"],
+            residual=stats["residual"],
+            sigma_min=stats["sigma_min"],
+            singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * stats["scale"]),
+        )
+        y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
+        return y_star, info, stats["scale"]
+
+    spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
+    y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)
+    return (y, RootInfo(*diagnostics[:5])) if return_info else y
+
+
+def _validate(G: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor) -> None:
+    with torch.enable_grad():
+        y_in = y0.detach().requires_grad_()
+        value = G(y_in)
+    if not isinstance(value, torch.Tensor) or value.shape != y0.shape:
+        shape = getattr(value, "shape", type(value).__name__)
+        raise ValueError(
+            f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape}."
+        )
+    captured = _captured(value, y_in)
+    if captured is not None:
+        from ._errors import ImplicitError
+
+        raise ImplicitError(
+            f"F depends on a tensor of shape {tuple(captured.shape)} that requires grad "
+            "but is not in x: it reaches F through a closure, so it would silently get "
+            "no gradient. Pass it in x (a tuple of tensors) and read it there, or detach it."
+        )
+
+
+def _apply_policy(
+    y: torch.Tensor, info: RootInfo, what: str, event_ndim: int, max_iter: int, on_failure: str
+) -> torch.Tensor:
+    fail(
+        SingularJacobianError,
+        info.singular,
+        info.sigma_min,
+        what,
+        "F_y is singular at the solution (a vertical tangent or a double root): y(x) is "
+        "not differentiable there; move x away from it, or try another y0.",
+        on_failure,
+    )
+    not_converged = ~info.converged & ~info.singular
+    fail(
+        NonConvergenceError,
+        not_converged,
+        info.residual,
+        f"residual max|F| after {max_iter} iterations",
+        "Raise max_iter, start closer to the root (y0), or check that F(x, .) has a root near y0.",
+        on_failure,
+    )
+    failed = info.singular | not_converged
+    if not bool(failed.any()):
+        return y
+    mask = failed.reshape(tuple(failed.shape) + (1,) * event_ndim)
+    return torch.where(mask, torch.full_like(y, math.nan), y)
