@@ -1,0 +1,206 @@
+"""implicit.root_find: roots, exact IFT derivatives, batching, failures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from implicit import (
+    ImplicitError,
+    ImplicitWarning,
+    NonConvergenceError,
+    SingularJacobianError,
+    root_find,
+)
+
+f64 = torch.float64
+
+
+def circle(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return x**2 + y**2 - 1
+
+
+def ellipse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x^2/4 + y^2/(1/4) = 1: y = sqrt(1 - x^2/4)/2."""
+    return x**2 / 4 + 4 * y**2 - 1
+
+
+def t(value: float | list[float], requires_grad: bool = False) -> torch.Tensor:
+    return torch.tensor(value, dtype=f64, requires_grad=requires_grad)
+
+
+def test_root_find_unit_circle_matches_closed_forms() -> None:
+    x = t(0.5, requires_grad=True)
+    y = root_find(circle, x, t(0.5))
+    (dy_dx,) = torch.autograd.grad(y, x, create_graph=True)
+    (d2y_dx2,) = torch.autograd.grad(dy_dx, x)
+    assert abs(y.item() - math.sqrt(3) / 2) <= 1e-12
+    assert abs(dy_dx.item() + 1 / math.sqrt(3)) <= 1e-10
+    exact = -1 / y.item() ** 3
+    assert abs(d2y_dx2.item() - exact) <= 1e-8 * abs(exact)
+
+
+def test_root_find_ellipse_matches_closed_forms() -> None:
+    x = t([-1.5, 0.3, 1.9], requires_grad=True)
+    y = root_find(ellipse, x, torch.full_like(x, 0.3))
+    exact = torch.sqrt(1 - x.detach() ** 2 / 4) / 2
+    torch.testing.assert_close(y.detach(), exact, rtol=1e-13, atol=0)
+    (dy_dx,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(dy_dx, -x.detach() / (16 * exact), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("method", ["newton"])
+def test_root_find_passes_gradcheck_and_gradgradcheck(method: str) -> None:
+    x = t([0.3, -0.2, 0.7], requires_grad=True)
+
+    def solve(x: torch.Tensor) -> torch.Tensor:
+        return root_find(circle, x, torch.full_like(x, 0.5), method=method)
+
+    assert torch.autograd.gradcheck(solve, (x,))
+    assert torch.autograd.gradgradcheck(solve, (x,))
+
+
+def test_root_find_near_degenerate_point_is_accurate() -> None:
+    x = t(0.999, requires_grad=True)
+    y = root_find(circle, x, t(0.5))
+    y.backward()
+    y_true = math.sqrt(1 - 0.999**2)
+    assert abs(y.item() / y_true - 1) <= 1e-8
+    assert abs(x.grad.item() / (-0.999 / y_true) - 1) <= 1e-8
+
+
+def test_root_find_raises_at_exactly_degenerate_point() -> None:
+    with pytest.raises(SingularJacobianError, match=r"\|F_y\| = .* move x away"):
+        root_find(circle, t(1.0, requires_grad=True), t(0.5))
+
+
+def test_root_find_nan_policy_warns_and_never_gives_a_finite_gradient() -> None:
+    x = t([0.5, 1.0], requires_grad=True)
+    with pytest.warns(ImplicitWarning, match=r"1 of 2 problem.*batch index \(1,\)"):
+        y = root_find(circle, x, t([0.5, 0.5]), on_failure="nan")
+    assert math.isfinite(y[0].item()) and math.isnan(y[1].item())
+    y.sum().backward()  # the forward already warned; the NaN carries through
+    assert not math.isfinite(x.grad[1].item())
+
+
+def test_root_find_backward_detects_singular_jacobian() -> None:
+    # The forward solved at x = 0.5; the backward is asked at a y where F_y = 0
+    # because F changed meaning after the solve (a stateful F): still no silent number.
+    state = {"shift": 0.0}
+
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x**2 + (y - state["shift"]) ** 2 - 1
+
+    x = t(0.5, requires_grad=True)
+    y = root_find(F, x, t(0.5))
+    state["shift"] = y.item()
+    with pytest.raises(SingularJacobianError):
+        y.backward()
+
+
+def test_root_find_batch_equals_one_by_one() -> None:
+    xs = t([-0.9, -0.3, 0.0, 0.4, 0.8], requires_grad=True)
+    y = root_find(circle, xs, torch.full_like(xs, 0.5))
+    weights = t([1.0, -2.0, 0.5, 3.0, -1.0])
+    (batched,) = torch.autograd.grad((weights * y).sum(), xs)
+    for i, x_value in enumerate(xs.tolist()):
+        x = t(x_value, requires_grad=True)
+        y_i = root_find(circle, x, t(0.5))
+        (g,) = torch.autograd.grad(weights[i] * y_i, x)
+        assert y_i.item() == pytest.approx(y[i].item(), abs=1e-15)
+        assert g.item() == pytest.approx(batched[i].item(), rel=1e-14)
+
+
+def test_root_find_gradient_is_scale_free_and_zero_for_y0() -> None:
+    x = t([0.2, 0.6], requires_grad=True)
+    y0 = t([0.5, 0.5], requires_grad=True)
+    y = root_find(circle, x, y0)
+    g1, g0 = torch.autograd.grad(y.sum(), (x, y0))
+    y = root_find(circle, x, y0)
+    (g7,) = torch.autograd.grad(7.0 * y.sum(), x)
+    torch.testing.assert_close(g7, 7.0 * g1, rtol=1e-14, atol=0)
+    assert torch.equal(g0, torch.zeros_like(y0))
+
+
+def _vector_F(x: tuple[torch.Tensor, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+    """A coupled 2-unknown system per problem: A(p) y + 0.1 sin(y) = b, A non-symmetric."""
+    p, b = x
+    A = torch.stack(
+        [torch.stack([2 + p, 0.5 * p], -1), torch.stack([-0.3 * torch.ones_like(p), 3 - p], -1)],
+        -2,
+    )
+    return (A @ y.unsqueeze(-1)).squeeze(-1) + 0.1 * torch.sin(y) - b
+
+
+def test_root_find_vector_problems_with_tuple_x_pass_gradcheck() -> None:
+    p = t([0.1, 0.4, -0.2], requires_grad=True)
+    b = t([[1.0, 2.0], [0.5, -1.0], [0.0, 0.3]], requires_grad=True)
+
+    def solve(p: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return root_find(_vector_F, (p, b), torch.zeros(3, 2, dtype=f64), event_ndim=1)
+
+    y = solve(p, b)
+    assert _vector_F((p, b), y).abs().max() <= 1e-13
+    assert torch.autograd.gradcheck(solve, (p, b))
+    assert torch.autograd.gradgradcheck(solve, (p, b))
+
+
+def test_root_find_forward_mode_matches_reverse() -> None:
+    x = t([0.5, -0.1, 0.7])
+    tangent = t([1.0, 2.0, -1.0])
+    expected = tangent * (-x / torch.sqrt(1 - x**2))
+    with fwAD.dual_level():
+        y = root_find(circle, fwAD.make_dual(x, tangent), torch.full_like(x, 0.5))
+        torch.testing.assert_close(fwAD.unpack_dual(y).tangent, expected)
+    _, y_dot = torch.func.jvp(lambda x: root_find(circle, x, torch.full_like(x, 0.5)), (x,), (tangent,))
+    torch.testing.assert_close(y_dot, expected)
+
+
+def test_root_find_float32_stays_float32() -> None:
+    x = torch.tensor([0.5, -0.6], requires_grad=True)
+    y = root_find(circle, x, torch.full_like(x, 0.5))
+    y.sum().backward()
+    assert y.dtype == torch.float32 and x.grad.dtype == torch.float32
+    torch.testing.assert_close(y.detach(), torch.sqrt(1 - x.detach() ** 2))
+
+
+def test_root_find_closure_tensor_that_requires_grad_is_an_error() -> None:
+    r = t(2.0, requires_grad=True)
+    with pytest.raises(ImplicitError, match="closure"):
+        root_find(lambda x, y: x**2 + y**2 - r**2, t(0.5), t(0.5))
+
+
+def test_root_find_nonconvergence_names_the_problem() -> None:
+    # y**2 + 1 = 0 has no real root.
+    with pytest.raises(NonConvergenceError, match=r"residual max\|F\| after 5 iterations"):
+        root_find(lambda x, y: y**2 + x, t([1.0]), t([0.3]), max_iter=5)
+
+
+def test_root_find_lbfgs_is_the_notebook_solver_with_its_limits() -> None:
+    x = t(0.5, requires_grad=True)
+    y, info = root_find(circle, x, t(0.5), method="lbfgs", return_info=True)
+    assert abs(y.item() - math.sqrt(3) / 2) < 1e-4
+    assert bool(info.converged)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "bisect"}, "method='bisect'"),
+        ({"on_failure": "ignore"}, "on_failure='ignore'"),
+        ({"max_iter": 0}, "max_iter=0"),
+        ({"tol": -1.0}, "tol=-1.0"),
+        ({"event_ndim": 3}, "event_ndim=3"),
+    ],
+)
+def test_root_find_rejects_bad_arguments_naming_them(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        root_find(circle, t(0.5), t(0.5), **kwargs)
+
+
+def test_root_find_rejects_F_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match=r"y's shape \(2,\)"):
+        root_find(lambda x, y: (x**2 + y**2 - 1).sum(), t([0.1, 0.2]), t([0.5, 0.5]))
