@@ -95,6 +95,7 @@ def fixed_point(
     *,
     method: str = "iterate",
     max_iter: int = 10_000,
+    event_ndim: int | None = None,
     singular_tol: float | None = None,
     on_failure: str = "raise",
     return_info: bool = False,
@@ -117,6 +118,10 @@ def fixed_point(
             finds fixed points of non-contracting maps such as ``-x + a``).
         max_iter: the iteration cap (HIPS has none and hangs on a map that does
             not contract).
+        event_ndim: trailing dimensions of ``x0`` that make up one problem (default:
+            all: one problem of ``m = x0.numel()`` unknowns). With fewer, the rest
+            are independent problems: ``f`` must not couple them, ``I - f_x`` is
+            solved per problem, and ``distance`` still stops the whole batch.
         singular_tol: ``I - f_x`` counts as singular below this smallest singular
             value (default: the square root of machine epsilon).
         on_failure: ``"raise"``, or ``"nan"``: warn and return NaN.
@@ -150,13 +155,18 @@ def fixed_point(
     if singular_tol is None:
         singular_tol = math.sqrt(torch.finfo(x0.dtype).eps)
 
-    event_ndim = x0.dim()
+    if event_ndim is None:
+        event_ndim = x0.dim()
+    if not 0 <= event_ndim <= x0.dim():
+        raise ValueError(f"event_ndim={event_ndim} must be between 0 and x0.dim()={x0.dim()}.")
     what = "sigma_min(I - f_x)"
 
     def F(a_in: Any, x: torch.Tensor) -> torch.Tensor:
         return f(a_in)(x) - x
 
-    def solver(x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+    def solver(
+        x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]
+    ) -> tuple[Any, RootInfo, Any, Any]:
         a_in = a_parts if tuple_a else a_parts[0]
         with torch.no_grad():
             x_star, iterations, gap = _METHODS[method](f(a_in), x0, distance, tol, max_iter)
@@ -165,16 +175,16 @@ def fixed_point(
             J = jacobian(F(a_in, x_in), x_in, event_ndim)
         sigma_min, _ = singular_values(J)
         info = RootInfo(
-            converged=torch.tensor(gap <= tol),
-            iterations=torch.tensor(iterations),
-            residual=torch.tensor(gap, dtype=x0.dtype),
+            converged=torch.full_like(sigma_min, gap <= tol, dtype=torch.bool),
+            iterations=torch.full_like(sigma_min, iterations, dtype=torch.long),
+            residual=torch.full_like(sigma_min, gap),
             sigma_min=sigma_min,
             singular=sigma_min <= singular_tol,
         )
         _apply_policy(info, what, max_iter, tol, on_failure)
         if bool((info.singular | ~info.converged).any()):
             x_star = torch.full_like(x_star, math.nan)
-        return x_star, info, torch.ones((), dtype=x0.dtype)
+        return x_star, info, torch.ones_like(sigma_min), J
 
     spec = _Spec(F, tuple_a, event_ndim, singular_tol, on_failure, what)
     x, *diagnostics = _ImplicitFunction.apply(spec, solver, x0, *a_parts)

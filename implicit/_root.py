@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ._errors import NonConvergenceError, SingularJacobianError, check_policy, fail
+from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._linear import jacobian, jacobian_from_vjp, singular_values, solve, split
 
 Tensors = torch.Tensor | tuple[torch.Tensor, ...]
@@ -75,7 +75,7 @@ class _ImplicitFunction(torch.autograd.Function):
     def forward(
         spec: _Spec, solver: Callable[..., Any], y0: torch.Tensor, *xs: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        y, info, scale = solver(y0, tuple(x.detach() for x in xs))
+        y, info, scale, J = solver(y0, tuple(x.detach() for x in xs))
         return (
             y,
             info.converged,
@@ -84,6 +84,7 @@ class _ImplicitFunction(torch.autograd.Function):
             info.sigma_min,
             info.singular,
             scale,
+            J,
         )
 
     @staticmethod
@@ -93,13 +94,13 @@ class _ImplicitFunction(torch.autograd.Function):
         ctx.mark_non_differentiable(*diagnostics)
         ctx.spec = spec
         ctx.y0_like = (y0.shape, y0.dtype)
-        ctx.save_for_backward(*xs, y, diagnostics[-1])
-        ctx.save_for_forward(*xs, y, diagnostics[-1])
+        ctx.save_for_backward(*xs, y, *diagnostics[-2:])
+        ctx.save_for_forward(*xs, y, *diagnostics[-2:])
 
     @staticmethod
     def backward(ctx: Any, grad_y: torch.Tensor, *_: Any) -> tuple[torch.Tensor | None, ...]:
         spec: _Spec = ctx.spec
-        *xs, y, scale = ctx.saved_tensors
+        *xs, y, scale, J_star = ctx.saved_tensors
         needs = ctx.needs_input_grad[3:]
         # Under create_graph, keep the graph to x and to y (whose own backward is
         # this one): that is what makes the second derivative exact.  Views of x
@@ -113,10 +114,13 @@ class _ImplicitFunction(torch.autograd.Function):
                 xs_in = [x.detach().requires_grad_(n) for x, n in zip(xs, needs)]
                 y_in = y.detach().requires_grad_()
             value = _call(spec, tuple(xs_in), y_in)
-            J = jacobian(value, y_in, spec.event_ndim, create_graph=keep)
-            _check_singular(spec, J, scale)
+            # F_y from the solve is exact at y, but only a differentiable one
+            # serves double backward.
+            J = jacobian(value, y_in, spec.event_ndim, create_graph=True) if keep else J_star
+            singular = _check_singular(spec, J, scale)
             _, event_shape = split(y.shape, spec.event_ndim)
             u = solve(J.mT, grad_y, event_shape)
+            u = torch.where(_per_problem(singular, spec.event_ndim), math.nan, u)
             wanted = [x for x, n in zip(xs_in, needs) if n]
             grads = iter(
                 torch.autograd.grad(value, wanted, -u, create_graph=keep, allow_unused=True)
@@ -135,14 +139,14 @@ class _ImplicitFunction(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, _spec: Any, _solver: Any, _y0_dot: Any, *xs_dot: Any) -> tuple[Any, ...]:
         y_dot = _ImplicitFunction._y_dot(ctx, xs_dot)
-        return (y_dot, None, None, None, None, None, None)
+        return (y_dot, None, None, None, None, None, None, None)
 
     @staticmethod
     def _y_dot(ctx: Any, xs_dot: tuple[Any, ...]) -> torch.Tensor:
         """``dy = -F_y^{-1} (F_x dx)``, with torch.func so that it also runs under
         ``torch.func.jvp`` (where ``requires_grad_`` is not allowed)."""
         spec: _Spec = ctx.spec
-        *xs, y, scale = ctx.saved_tensors
+        *xs, y, scale, _ = ctx.saved_tensors
         tangents = tuple(torch.zeros_like(x) if t is None else t for x, t in zip(xs, xs_dot))
 
         # F_x dx as the vjp of a vjp (linear in w): torch.func.jvp would nest
@@ -153,23 +157,31 @@ class _ImplicitFunction(torch.autograd.Function):
         (F_x_dx,) = torch.func.vjp(w_F_x, torch.zeros_like(y))[1](tangents)
         value, vjp = torch.func.vjp(lambda y_: _call(spec, tuple(xs), y_), y)
         J = jacobian_from_vjp(vjp, value, spec.event_ndim)
-        _check_singular(spec, J, scale)
+        singular = _check_singular(spec, J, scale)
         _, event_shape = split(y.shape, spec.event_ndim)
-        return -solve(J, F_x_dx, event_shape)
+        y_dot = -solve(J, F_x_dx, event_shape)
+        return torch.where(_per_problem(singular, spec.event_ndim), math.nan, y_dot)
 
 
-def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> None:
+def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Raise, or warn and return the mask of problems whose ``F_y`` is singular."""
     sigma_min, _ = singular_values(J)
-    singular = sigma_min <= spec.singular_tol * scale
+    singular = (sigma_min <= spec.singular_tol * scale) | ~torch.isfinite(sigma_min)
     fail(
         SingularJacobianError,
-        singular,
+        singular & torch.isfinite(sigma_min),  # NaN: the forward already said so
         sigma_min,
         spec.what,
         "The implicit function is not differentiable there (a vertical tangent or a "
         "double root); move x away from it or reformulate F.",
         spec.on_failure,
     )
+    return singular
+
+
+def _per_problem(mask: torch.Tensor, event_ndim: int) -> torch.Tensor:
+    """Broadcast a ``batch_shape`` tensor over the event dimensions."""
+    return mask.reshape(tuple(mask.shape) + (1,) * event_ndim)
 
 
 def _as_tuple(x: Tensors) -> tuple[tuple[torch.Tensor, ...], bool]:
@@ -211,6 +223,7 @@ def _residual(value: torch.Tensor, event_ndim: int) -> torch.Tensor:
 def _newton(
     G: Callable[[torch.Tensor], torch.Tensor],
     y0: torch.Tensor,
+    start: tuple[torch.Tensor, torch.Tensor],
     event_ndim: int,
     tol: float,
     max_iter: int,
@@ -226,11 +239,8 @@ def _newton(
             J = jacobian(value, y_in, event_ndim)
         return value.detach(), J
 
-    def per_problem(t: torch.Tensor) -> torch.Tensor:
-        return t.reshape(tuple(batch_shape) + (1,) * event_ndim)
-
     y = y0.detach().clone()
-    value, J = evaluate(y)
+    value, J = start
     residual = _residual(value, event_ndim)
     converged = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
     broken = torch.zeros_like(converged)  # F_y singular at an iterate
@@ -244,13 +254,13 @@ def _newton(
         finite = torch.isfinite(_residual(step, event_ndim))
         broken |= active & ~finite
         active &= finite
-        step = torch.where(per_problem(active), step, torch.zeros_like(step))
+        step = torch.where(_per_problem(active, event_ndim), step, torch.zeros_like(step))
         step_size = _residual(step, event_ndim)
         y_size = _residual(y, event_ndim).clamp(min=1)
         done = active & (step_size <= tol * y_size)
         t = torch.ones(batch_shape, dtype=y.dtype, device=y.device)
         for _ in range(max_backtracks):
-            y_try = y + per_problem(t) * step
+            y_try = y + _per_problem(t, event_ndim) * step
             value_try, J_try = evaluate(y_try)
             residual_try = _residual(value_try, event_ndim)
             ok = ~active | done | (residual_try <= (1 - 1e-4 * t) * residual)
@@ -269,12 +279,14 @@ def _newton(
         "residual": residual,
         "sigma_min": sigma_min,
         "scale": scale,
+        "J": J,
     }
 
 
 def _lbfgs(
     G: Callable[[torch.Tensor], torch.Tensor],
     y0: torch.Tensor,
+    start: tuple[torch.Tensor, torch.Tensor],
     event_ndim: int,
     tol: float,
     max_iter: int,
@@ -314,6 +326,7 @@ def _lbfgs(
         "residual": residual,
         "sigma_min": sigma_min,
         "scale": scale,
+        "J": J,
     }
 
 
@@ -395,12 +408,12 @@ def root_find(
 
     what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
 
-    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any, Any]:
         def G(y: torch.Tensor) -> torch.Tensor:
             return F(xs if tuple_x else xs[0], y)
 
-        _validate(G, y0)
-        y_star, stats = _METHODS[method](G, y0, event_ndim, tol, max_iter)
+        start = _validate(G, y0, event_ndim)
+        y_star, stats = _METHODS[method](G, y0, start, event_ndim, tol, max_iter)
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
@@ -409,31 +422,36 @@ def root_find(
             singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * stats["scale"]),
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
-        return y_star, info, stats["scale"]
+        # Failed problems carry NaN into the backward too, without a second warning.
+        failed = (info.singular | ~info.converged)[..., None, None]
+        return y_star, info, stats["scale"], torch.where(failed, math.nan, stats["J"])
 
     spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
     y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)
     return (y, RootInfo(*diagnostics[:5])) if return_info else y
 
 
-def _validate(G: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor) -> None:
+def _validate(
+    G: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor, event_ndim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check ``F``'s output shape and closures; return ``F(x, y0)`` and ``F_y`` there."""
     with torch.enable_grad():
         y_in = y0.detach().requires_grad_()
         value = G(y_in)
-    if not isinstance(value, torch.Tensor) or value.shape != y0.shape:
-        shape = getattr(value, "shape", type(value).__name__)
-        raise ValueError(
-            f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape}."
-        )
-    captured = _captured(value, y_in)
-    if captured is not None:
-        from ._errors import ImplicitError
-
-        raise ImplicitError(
-            f"F depends on a tensor of shape {tuple(captured.shape)} that requires grad "
-            "but is not in x: it reaches F through a closure, so it would silently get "
-            "no gradient. Pass it in x (a tuple of tensors) and read it there, or detach it."
-        )
+        if not isinstance(value, torch.Tensor) or value.shape != y0.shape:
+            shape = getattr(value, "shape", type(value).__name__)
+            raise ValueError(
+                f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape}."
+            )
+        captured = _captured(value, y_in)
+        if captured is not None:
+            raise ImplicitError(
+                f"F depends on a tensor of shape {tuple(captured.shape)} that requires grad "
+                "but is not in x: it reaches F through a closure, so it would silently get "
+                "no gradient. Pass it in x (a tuple of tensors) and read it there, or detach it."
+            )
+        J = jacobian(value, y_in, event_ndim)
+    return value.detach(), J
 
 
 def _apply_policy(
