@@ -37,6 +37,12 @@ def jacobian(
     """
     batch_shape, event_shape = split(y.shape, event_ndim)
     m = math.prod(event_shape)
+    if m == 1:  # the common scalar case: one vjp with ones, no stacking
+        (row,) = torch.autograd.grad(
+            value, y, torch.ones_like(value), create_graph=create_graph, allow_unused=True
+        )
+        row = torch.zeros_like(y) if row is None else row
+        return row.reshape(*batch_shape, 1, 1)
     rows = []
     for j in range(m):
         basis = torch.zeros(m, dtype=value.dtype, device=value.device)

@@ -33,11 +33,13 @@ class RootInfo:
     Attributes:
         converged: the solver met its tolerance.
         iterations: iterations used.
-        residual: ``max |F(x, y)|`` over the problem's components.
+        residual: ``max |F(x, y)|`` over the problem's components, at the last
+            iterate where ``F`` was evaluated (Newton's last step, below ``tol``,
+            is taken without evaluating ``F`` again).
         sigma_min: ``|F_y|`` (scalar problems) or the smallest singular value of
             ``F_y`` (``I - f_x`` for fixed points) at the returned ``y``.
-        singular: ``sigma_min`` is below ``singular_tol`` times the largest
-            ``|F_y|`` seen during the solve: ``y(x)`` is not differentiable there.
+        singular: ``sigma_min`` is below ``singular_tol`` times the larger
+            ``|F_y|`` of the start and the solution: ``y(x)`` is not differentiable there.
     """
 
     converged: torch.Tensor
@@ -246,32 +248,52 @@ def _newton(
     broken = torch.zeros_like(converged)  # F_y singular at an iterate
     iterations = torch.zeros(batch_shape, dtype=torch.long, device=y.device)
     scale = singular_values(J)[1]
+    sqrt_tol = math.sqrt(tol)
     for _ in range(max_iter):
         active = ~(converged | broken)
         if not bool(active.any()):
             break
-        step = -solve(J, value, event_shape)
-        finite = torch.isfinite(_residual(step, event_ndim))
-        broken |= active & ~finite
-        active &= finite
-        step = torch.where(_per_problem(active, event_ndim), step, torch.zeros_like(step))
+        # Bookkeeping costs as much as evaluating F on big batches: masks are
+        # applied only when some problem is inactive.
+        all_active = bool(active.all())
+        step = solve(J, value, event_shape).neg_()
         step_size = _residual(step, event_ndim)
-        y_size = _residual(y, event_ndim).clamp(min=1)
-        done = active & (step_size <= tol * y_size)
+        if not math.isfinite(float(step_size.sum())):  # one reduction, not a mask
+            finite = torch.isfinite(step_size)
+            broken |= active & ~finite
+            active &= finite
+            all_active = False
+        if not all_active:
+            step = torch.where(_per_problem(active, event_ndim), step, 0.0)
+            step_size = torch.where(active, step_size, 0.0)
+        y_size = _residual(y, event_ndim).clamp_(min=1)
+        done = step_size <= tol * y_size
+        # In Newton's quadratic regime take full steps: near the root the residual
+        # sits at rounding level and a line search would only stall.
+        near = step_size <= sqrt_tol * y_size
+        if bool(done.all()):
+            # Every step is below tol: take it and stop, without another
+            # evaluation (F_y there differs from the last one by O(tol)).
+            y = y + step
+            iterations += active
+            converged |= active
+            break
         t = torch.ones(batch_shape, dtype=y.dtype, device=y.device)
-        for _ in range(max_backtracks):
-            y_try = y + _per_problem(t, event_ndim) * step
+        for k in range(max_backtracks):
+            y_try = y + step if k == 0 else y + _per_problem(t, event_ndim) * step
             value_try, J_try = evaluate(y_try)
             residual_try = _residual(value_try, event_ndim)
-            ok = ~active | done | (residual_try <= (1 - 1e-4 * t) * residual)
+            ok = near | (residual_try <= (1 - 1e-4 * t) * residual)
             if bool(ok.all()):
                 break
             t = torch.where(ok, t, t / 2)
+        stalled = near & (residual_try >= residual)  # the rounding floor: no more to gain
         y, value, J, residual = y_try, value_try, J_try, residual_try
-        iterations += active.long()
-        converged |= done | (active & (residual == 0))
-        scale = torch.maximum(scale, singular_values(J)[1])
-    sigma_min, _ = singular_values(J)
+        iterations += active
+        finished = done | stalled
+        converged |= finished if all_active else active & finished
+    sigma_min, sigma_max = singular_values(J)
+    scale = torch.maximum(scale, sigma_max)
     return y, {
         "converged": converged,
         "broken": broken,
@@ -374,8 +396,9 @@ def root_find(
             (default 1e-6).
         max_iter: the iteration cap.
         singular_tol: ``F_y`` counts as singular when its smallest singular value
-            is below ``singular_tol`` times the largest seen during the solve
-            (default: the square root of machine epsilon).
+            is below ``singular_tol`` times the larger of its largest singular
+            value at ``y0`` and at the solution (default: the square root of
+            machine epsilon).
         on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
             return NaN for the failing problems.
         return_info: also return per-problem ``RootInfo``.
@@ -423,8 +446,11 @@ def root_find(
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
         # Failed problems carry NaN into the backward too, without a second warning.
-        failed = (info.singular | ~info.converged)[..., None, None]
-        return y_star, info, stats["scale"], torch.where(failed, math.nan, stats["J"])
+        failed = info.singular | ~info.converged
+        J = stats["J"]
+        if bool(failed.any()):
+            J = torch.where(failed[..., None, None], math.nan, J)
+        return y_star, info, stats["scale"], J
 
     spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
     y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)

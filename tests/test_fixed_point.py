@@ -42,7 +42,9 @@ def test_fixed_point_passes_gradcheck_and_gradgradcheck(method: str) -> None:
     a = torch.tensor([0.3, -0.7], dtype=f64, requires_grad=True)
 
     def solve(a: torch.Tensor) -> torch.Tensor:
-        return fixed_point(coupled, a, torch.zeros(2, dtype=f64), abs_distance, 1e-13, method=method)
+        return fixed_point(
+            coupled, a, torch.zeros(2, dtype=f64), abs_distance, 1e-13, method=method
+        )
 
     assert torch.autograd.gradcheck(solve, (a,))
     assert torch.autograd.gradgradcheck(solve, (a,))
@@ -62,12 +64,16 @@ def test_fixed_point_coupled_map_uses_the_transpose_correctly() -> None:
 def test_fixed_point_never_converging_map_raises_after_the_cap() -> None:
     a = torch.tensor(1.0, dtype=f64)
     with pytest.raises(NonConvergenceError, match="after 500 iterations.*method='anderson'"):
-        fixed_point(lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-10, max_iter=500)
+        fixed_point(
+            lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-10, max_iter=500
+        )
 
 
 def test_fixed_point_anderson_solves_the_non_contracting_map() -> None:
     a = torch.tensor(1.0, dtype=f64, requires_grad=True)
-    x = fixed_point(lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-12, method="anderson")
+    x = fixed_point(
+        lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-12, method="anderson"
+    )
     (g,) = torch.autograd.grad(x, a)
     assert x.item() == pytest.approx(0.5) and g.item() == pytest.approx(0.5)
 
@@ -76,7 +82,14 @@ def test_fixed_point_singular_I_minus_f_x_is_an_error() -> None:
     # f(a)(x) = x - (x - a)^3 has a triple fixed point at x = a: f_x = 1 there.
     a = torch.tensor(0.5, dtype=f64)
     with pytest.raises((SingularJacobianError, NonConvergenceError)):
-        fixed_point(lambda a: lambda x: x - (x - a) ** 3, a, torch.tensor(0.6, dtype=f64), None, 1e-12, max_iter=200)
+        fixed_point(
+            lambda a: lambda x: x - (x - a) ** 3,
+            a,
+            torch.tensor(0.6, dtype=f64),
+            None,
+            1e-12,
+            max_iter=200,
+        )
     with pytest.raises(SingularJacobianError, match="sigma_min"):
         fixed_point(lambda a: lambda x: x - (x - a) ** 3, a, a.clone(), None, 1e-12)
 

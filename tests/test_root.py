@@ -155,7 +155,9 @@ def test_root_find_forward_mode_matches_reverse() -> None:
     with fwAD.dual_level():
         y = root_find(circle, fwAD.make_dual(x, tangent), torch.full_like(x, 0.5))
         torch.testing.assert_close(fwAD.unpack_dual(y).tangent, expected)
-    _, y_dot = torch.func.jvp(lambda x: root_find(circle, x, torch.full_like(x, 0.5)), (x,), (tangent,))
+    _, y_dot = torch.func.jvp(
+        lambda x: root_find(circle, x, torch.full_like(x, 0.5)), (x,), (tangent,)
+    )
     torch.testing.assert_close(y_dot, expected)
 
 

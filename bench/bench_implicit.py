@@ -1,0 +1,152 @@
+"""Throughput of root_find and fixed_point on ellipses, as ratios to baselines
+measured in the same run (machines here are noisy; ratios are what we claim).
+
+One scalar problem per point: F(x, y) = (x/a)^2 + (y/b)^2 - 1 with per-point
+semi-axes, y0 = b/2, solved for y > 0, followed by the gradient of sum(w * y)
+with respect to (x, a, b).  Baselines:
+  unit   one evaluation of F plus one vjp on the same batch (what Newton repeats);
+  nb     the notebook's LBFGS ``Implicit``, one point at a time (small N);
+  hips   HIPS autograd's fixed_point (numpy) on the same batched map
+         g(y) = y - alpha F(x, y), where our fixed_point runs on it too.
+
+Usage: python bench/bench_implicit.py [--sizes 10000 100000 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import pathlib
+import time
+
+import numpy as np
+import torch
+
+from implicit import fixed_point, root_find
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def F(x: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
+    u, a, b = x
+    return (u / a) ** 2 + (y / b) ** 2 - 1
+
+
+def problems(n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    a = 1 + 2 * torch.rand(n, generator=g, dtype=torch.float64)
+    b = 0.5 + torch.rand(n, generator=g, dtype=torch.float64)
+    u = a * (1.8 * torch.rand(n, generator=g, dtype=torch.float64) - 0.9)
+    w = torch.randn(n, generator=g, dtype=torch.float64)
+    return u, a, b, w
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def unit(u, a, b, w) -> None:
+    y = (b * 0.9).requires_grad_()
+    value = F((u, a, b), y)
+    torch.autograd.grad(value, y, w)
+
+
+def ours_root(u, a, b, w) -> None:
+    x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+    y = root_find(F, x, b / 2)
+    torch.autograd.grad((w * y).sum(), x)
+
+
+def alpha_of(u, a, b):
+    """Step size making g contract with rate 0.5 at the root: 1 - alpha F_y = 0.5."""
+    y = b * torch.sqrt(1 - (u / a) ** 2)
+    return 0.5 / (2 * y / b**2)
+
+
+def ours_fixed(u, a, b, w) -> None:
+    x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+    alpha = alpha_of(u, a, b)
+
+    def g(params):
+        return lambda y: y - alpha * F(params, y)
+
+    y = fixed_point(g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, event_ndim=0)
+    torch.autograd.grad((w * y).sum(), x)
+
+
+def hips_fixed(u, a, b, w):
+    from autograd import grad
+    from autograd import numpy as anp
+    from autograd.misc.fixed_points import fixed_point as hips_fixed_point
+
+    un, bn, wn = u.numpy(), b.numpy(), w.numpy()
+    alpha = alpha_of(u, a, b).numpy()
+
+    def g(an):
+        return lambda y: y - alpha * ((un / an) ** 2 + (y / bn) ** 2 - 1)
+
+    def loss(an):
+        y = hips_fixed_point(g, an, bn / 2, lambda y, yp: anp.max(anp.abs(y - yp)), 1e-12)
+        return anp.sum(wn * y)
+
+    return lambda: grad(loss)(a.numpy())
+
+
+def notebook_rate(n: int) -> float:
+    spec = importlib.util.spec_from_file_location(
+        "notebook_implicit", ROOT / "examples" / "submissions" / "notebook_implicit.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    u, a, b, w = problems(n, seed=1)
+
+    def run() -> None:
+        for i in range(n):
+            x = u[i].clone().requires_grad_()
+            y = module.Implicit.apply(
+                x, b[i] / 2, lambda x, y, i=i: (x / a[i]) ** 2 + (y / b[i]) ** 2 - 1
+            )
+            y.backward()
+
+    return n / best(run, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--notebook-n", type=int, default=200)
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    have_hips = importlib.util.find_spec("autograd") is not None
+    nb = notebook_rate(args.notebook_n)
+    print(
+        f"notebook Implicit, one point at a time: {nb:,.0f} solves+gradients/s (N={args.notebook_n})"
+    )
+    print()
+    header = f"{'N':>9} | {'root_find /s':>13} | {'÷ unit':>7} | {'× notebook':>10} | {'fixed_point /s':>14} | {'× HIPS':>7}"
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        data = problems(n)
+        ours_root(*problems(100))  # warm-up
+        t_unit = best(lambda: unit(*data), args.repeat)
+        t_root = best(lambda: ours_root(*data), args.repeat)
+        t_fixed = best(lambda: ours_fixed(*data), args.repeat)
+        hips = f"{best(hips_fixed(*data), args.repeat) / t_fixed:7.1f}" if have_hips else "    n/a"
+        print(
+            f"{n:>9,} | {n / t_root:>13,.0f} | {t_root / t_unit:>7.1f} | {n / t_root / nb:>10,.0f}"
+            f" | {n / t_fixed:>14,.0f} | {hips}"
+        )
+    print()
+    print("÷ unit: root_find + gradient time over one F evaluation + one vjp on the same batch.")
+    print("× notebook / × HIPS: our throughput over theirs (higher is better).")
+
+
+if __name__ == "__main__":
+    main()
