@@ -15,11 +15,11 @@ Usage: python bench/bench_implicit.py [--sizes 10000 100000 1000000] [--repeat 3
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import pathlib
 import time
 
-import numpy as np
 import torch
 
 from implicit import fixed_point, root_find
@@ -125,19 +125,20 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
     have_hips = importlib.util.find_spec("autograd") is not None
     nb = notebook_rate(args.notebook_n)
-    print(
-        f"notebook Implicit, one point at a time: {nb:,.0f} solves+gradients/s (N={args.notebook_n})"
-    )
+    print(f"notebook Implicit, one point at a time: {nb:,.0f} solves+gradients/s", end="")
+    print(f" (N={args.notebook_n})")
     print()
-    header = f"{'N':>9} | {'root_find /s':>13} | {'÷ unit':>7} | {'× notebook':>10} | {'fixed_point /s':>14} | {'× HIPS':>7}"
+    columns = ("N", "root_find /s", "÷ unit", "× notebook", "fixed_point /s", "× HIPS")
+    widths = (9, 13, 7, 10, 14, 7)
+    header = " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(header)
     print("-" * len(header))
     for n in args.sizes:
         data = problems(n)
         ours_root(*problems(100))  # warm-up
-        t_unit = best(lambda: unit(*data), args.repeat)
-        t_root = best(lambda: ours_root(*data), args.repeat)
-        t_fixed = best(lambda: ours_fixed(*data), args.repeat)
+        t_unit = best(functools.partial(unit, *data), args.repeat)
+        t_root = best(functools.partial(ours_root, *data), args.repeat)
+        t_fixed = best(functools.partial(ours_fixed, *data), args.repeat)
         hips = f"{best(hips_fixed(*data), args.repeat) / t_fixed:7.1f}" if have_hips else "    n/a"
         print(
             f"{n:>9,} | {n / t_root:>13,.0f} | {t_root / t_unit:>7.1f} | {n / t_root / nb:>10,.0f}"

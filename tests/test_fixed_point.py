@@ -75,7 +75,8 @@ def test_fixed_point_anderson_solves_the_non_contracting_map() -> None:
         lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-12, method="anderson"
     )
     (g,) = torch.autograd.grad(x, a)
-    assert x.item() == pytest.approx(0.5) and g.item() == pytest.approx(0.5)
+    assert x.item() == pytest.approx(0.5)
+    assert g.item() == pytest.approx(0.5)
 
 
 def test_fixed_point_singular_I_minus_f_x_is_an_error() -> None:
@@ -113,7 +114,8 @@ def test_fixed_point_graph_does_not_grow_and_f_is_evaluated_only_at_x_star() -> 
     assert sizes[0] == sizes[1]
     seen.clear()
     x.backward()
-    assert seen and all(value == x.item() for value in seen)
+    assert seen
+    assert all(value == x.item() for value in seen)
 
 
 def _graph_size(node) -> int:
@@ -131,7 +133,8 @@ def test_fixed_point_gradient_wrt_x0_is_zero_and_float32_stays_float32() -> None
     x0 = torch.tensor(1.0, requires_grad=True)
     x = fixed_point(sqrt_map, a, x0, abs_distance, 1e-6)
     g_a, g_x0 = torch.autograd.grad(x, (a, x0))
-    assert x.dtype == torch.float32 and g_a.dtype == torch.float32
+    assert x.dtype == torch.float32
+    assert g_a.dtype == torch.float32
     assert g_x0.item() == 0.0
     assert g_a.item() == pytest.approx(0.5 / math.sqrt(2), rel=1e-6)
 

@@ -81,7 +81,8 @@ def test_root_find_nan_policy_warns_and_never_gives_a_finite_gradient() -> None:
     x = t([0.5, 1.0], requires_grad=True)
     with pytest.warns(ImplicitWarning, match=r"1 of 2 problem.*batch index \(1,\)"):
         y = root_find(circle, x, t([0.5, 0.5]), on_failure="nan")
-    assert math.isfinite(y[0].item()) and math.isnan(y[1].item())
+    assert math.isfinite(y[0].item())
+    assert math.isnan(y[1].item())
     y.sum().backward()  # the forward already warned; the NaN carries through
     assert not math.isfinite(x.grad[1].item())
 
@@ -165,7 +166,8 @@ def test_root_find_float32_stays_float32() -> None:
     x = torch.tensor([0.5, -0.6], requires_grad=True)
     y = root_find(circle, x, torch.full_like(x, 0.5))
     y.sum().backward()
-    assert y.dtype == torch.float32 and x.grad.dtype == torch.float32
+    assert y.dtype == torch.float32
+    assert x.grad.dtype == torch.float32
     torch.testing.assert_close(y.detach(), torch.sqrt(1 - x.detach() ** 2))
 
 
