@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import math
 import pathlib
 import time
 
@@ -68,14 +69,16 @@ def alpha_of(u, a, b):
     return 0.5 / (2 * y / b**2)
 
 
-def ours_fixed(u, a, b, w) -> None:
+def ours_fixed(u, a, b, w, method: str = "iterate") -> None:
     x = tuple(t.clone().requires_grad_() for t in (u, a, b))
     alpha = alpha_of(u, a, b)
 
     def g(params):
         return lambda y: y - alpha * F(params, y)
 
-    y = fixed_point(g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, event_ndim=0)
+    y = fixed_point(
+        g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, method=method, event_ndim=0
+    )
     torch.autograd.grad((w * y).sum(), x)
 
 
@@ -121,15 +124,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--notebook-n", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    torch.set_num_threads(args.threads)
     have_hips = importlib.util.find_spec("autograd") is not None
     nb = notebook_rate(args.notebook_n)
     print(f"notebook Implicit, one point at a time: {nb:,.0f} solves+gradients/s", end="")
     print(f" (N={args.notebook_n})")
     print()
-    columns = ("N", "root_find /s", "÷ unit", "× notebook", "fixed_point /s", "× HIPS")
-    widths = (9, 13, 7, 10, 14, 7)
+    columns = (
+        "N",
+        "root_find /s",
+        "÷ unit",
+        "× notebook",
+        "fixed_point /s",
+        "× HIPS",
+        "anderson /s",
+        "× HIPS",
+    )
+    widths = (9, 13, 7, 10, 14, 7, 12, 7)
     header = " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(header)
     print("-" * len(header))
@@ -139,14 +152,17 @@ def main() -> None:
         t_unit = best(functools.partial(unit, *data), args.repeat)
         t_root = best(functools.partial(ours_root, *data), args.repeat)
         t_fixed = best(functools.partial(ours_fixed, *data), args.repeat)
-        hips = f"{best(hips_fixed(*data), args.repeat) / t_fixed:7.1f}" if have_hips else "    n/a"
+        t_anderson = best(functools.partial(ours_fixed, *data, method="anderson"), args.repeat)
+        t_hips = best(hips_fixed(*data), args.repeat) if have_hips else math.nan
         print(
             f"{n:>9,} | {n / t_root:>13,.0f} | {t_root / t_unit:>7.1f} | {n / t_root / nb:>10,.0f}"
-            f" | {n / t_fixed:>14,.0f} | {hips}"
+            f" | {n / t_fixed:>14,.0f} | {t_hips / t_fixed:>7.1f}"
+            f" | {n / t_anderson:>12,.0f} | {t_hips / t_anderson:>7.1f}"
         )
     print()
     print("÷ unit: root_find + gradient time over one F evaluation + one vjp on the same batch.")
-    print("× notebook / × HIPS: our throughput over theirs (higher is better).")
+    print("× notebook / × HIPS: our throughput over theirs (higher is better);")
+    print("anderson: our fixed_point with method='anderson' on the same map.")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def _iterate(
     distance: Distance,
     tol: float,
     max_iter: int,
+    event_ndim: int,
 ) -> tuple[torch.Tensor, int, float]:
     x = x0
     gap = math.inf
@@ -50,11 +51,20 @@ def _anderson(
     distance: Distance,
     tol: float,
     max_iter: int,
+    event_ndim: int,
     memory: int = 5,
     ridge: float = 1e-10,
 ) -> tuple[torch.Tensor, int, float]:
-    """Type-II Anderson acceleration on ``g(x) = f(x) - x`` (one problem)."""
-    xs: list[torch.Tensor] = []
+    """Type-II Anderson acceleration on ``g(x) = f(x) - x``, per problem.
+
+    Each of the ``B`` problems (``x0`` is ``batch_shape + event_shape``) mixes its
+    own last ``memory`` residuals: a ``(B, h, h)`` batched least-squares solve.
+    """
+    batch_shape = x0.shape[: x0.dim() - event_ndim]
+    B = math.prod(batch_shape)
+    if x0.numel() == B and B > 1:  # scalar problems: elementwise, no linear algebra
+        return _secant(step, x0, distance, tol, max_iter)
+    xs: list[torch.Tensor] = []  # each (B, m)
     gs: list[torch.Tensor] = []
     x = x0
     gap = math.inf
@@ -63,23 +73,50 @@ def _anderson(
         gap = float(distance(fx, x))
         if gap <= tol:
             return fx, n, gap
-        xs.append(x.reshape(-1))
-        gs.append((fx - x).reshape(-1))
+        xs.append(x.reshape(B, -1))
+        gs.append((fx - x).reshape(B, -1))
         xs, gs = xs[-(memory + 1) :], gs[-(memory + 1) :]
         if len(gs) == 1:
             x = fx
             continue
-        G = torch.stack(gs, dim=1)  # m x h
-        dG = G[:, 1:] - G[:, :-1]
-        dX = torch.stack(xs, dim=1)[:, 1:] - torch.stack(xs, dim=1)[:, :-1]
-        A = dG.mT @ dG
-        A = A + ridge * (A.diagonal().abs().max() + 1) * torch.eye(A.shape[0], dtype=A.dtype)
-        gamma = torch.linalg.solve(A, dG.mT @ G[:, -1])
-        x_new = xs[-1] + gs[-1] - (dX + dG) @ gamma
+        X, G = torch.stack(xs, dim=-1), torch.stack(gs, dim=-1)  # (B, m, h)
+        dX, dG = X.diff(dim=-1), G.diff(dim=-1)
+        A = dG.mT @ dG  # (B, h-1, h-1)
+        damping = ridge * (A.diagonal(dim1=-2, dim2=-1).abs().amax(-1) + 1)
+        A = A + damping[:, None, None] * torch.eye(A.shape[-1], dtype=A.dtype)
+        gamma = torch.linalg.solve(A, dG.mT @ G[..., -1:])  # (B, h-1, 1)
+        x_new = X[..., -1] + G[..., -1] - ((dX + dG) @ gamma)[..., 0]
+        if not bool(torch.isfinite(x_new).all()):
+            x, xs, gs = fx, [], []  # a bad extrapolation: restart from the plain step
+            continue
         x = x_new.reshape(x0.shape)
-        if not bool(torch.isfinite(x).all()):
-            x = fx  # a bad extrapolation: fall back to the plain step
-            xs, gs = [], []
+    return x, max_iter, gap
+
+
+def _secant(
+    step: Callable[[torch.Tensor], torch.Tensor],
+    x0: torch.Tensor,
+    distance: Distance,
+    tol: float,
+    max_iter: int,
+) -> tuple[torch.Tensor, int, float]:
+    """Anderson with memory 1 on scalar problems, elementwise: the secant method
+    on ``g(x) = f(x) - x``; where the secant is flat it takes the plain step."""
+    x, g_prev, x_prev = x0, None, None
+    gap = math.inf
+    for n in range(1, max_iter + 1):
+        fx = step(x)
+        gap = float(distance(fx, x))
+        if gap <= tol:
+            return fx, n, gap
+        g = fx - x
+        if g_prev is None:
+            x_next = fx
+        else:
+            dg = g - g_prev
+            secant = x - g * (x - x_prev) / dg
+            x_next = torch.where(torch.isfinite(secant) & (dg != 0), secant, fx)
+        x_prev, g_prev, x = x, g, x_next
     return x, max_iter, gap
 
 
@@ -115,7 +152,9 @@ def fixed_point(
         distance: ``distance(x, x_prev) -> scalar`` (default: Euclidean norm).
         tol: stop when ``distance(x, x_prev) <= tol``.
         method: ``"iterate"`` (plain, as HIPS) or ``"anderson"`` (accelerated; also
-            finds fixed points of non-contracting maps such as ``-x + a``).
+            finds fixed points of non-contracting maps such as ``-x + a``; on a
+            batch of scalar problems it is the elementwise secant method, i.e.
+            Anderson with memory 1).
         max_iter: the iteration cap (HIPS has none and hangs on a map that does
             not contract).
         event_ndim: trailing dimensions of ``x0`` that make up one problem (default:
@@ -169,7 +208,9 @@ def fixed_point(
     ) -> tuple[Any, RootInfo, Any, Any]:
         a_in = a_parts if tuple_a else a_parts[0]
         with torch.no_grad():
-            x_star, iterations, gap = _METHODS[method](f(a_in), x0, distance, tol, max_iter)
+            x_star, iterations, gap = _METHODS[method](
+                f(a_in), x0, distance, tol, max_iter, event_ndim
+            )
         with torch.enable_grad():
             x_in = x_star.detach().requires_grad_()
             J = jacobian(F(a_in, x_in), x_in, event_ndim)

@@ -142,3 +142,12 @@ def test_fixed_point_gradient_wrt_x0_is_zero_and_float32_stays_float32() -> None
 def test_fixed_point_accepts_python_scalars_like_hips() -> None:
     x = fixed_point(sqrt_map, 2.0, 1.0, abs_distance, 1e-12)
     assert x.item() == pytest.approx(math.sqrt(2))
+
+
+@pytest.mark.parametrize("method", ["iterate", "anderson"])
+def test_fixed_point_batch_of_independent_problems(method: str) -> None:
+    a = torch.tensor([0.5, 2.0, 9.0, 30.0], dtype=f64, requires_grad=True)
+    x = fixed_point(sqrt_map, a, torch.ones(4, dtype=f64), None, 1e-13, method=method, event_ndim=0)
+    (dx_da,) = torch.autograd.grad(x.sum(), a)
+    torch.testing.assert_close(x.detach(), a.detach().sqrt(), rtol=1e-13, atol=0)
+    torch.testing.assert_close(dx_da, 0.5 / a.detach().sqrt(), rtol=1e-12, atol=0)
