@@ -102,7 +102,8 @@ def _secant(
 ) -> tuple[torch.Tensor, int, float]:
     """Anderson with memory 1 on scalar problems, elementwise: the secant method
     on ``g(x) = f(x) - x``; where the secant is flat it takes the plain step."""
-    x, g_prev, x_prev = x0, None, None
+    x, x_prev = x0, x0
+    g_prev: torch.Tensor | None = None
     gap = math.inf
     for n in range(1, max_iter + 1):
         fx = step(x)

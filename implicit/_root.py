@@ -157,7 +157,7 @@ class _ImplicitFunction(torch.autograd.Function):
             return torch.func.vjp(lambda *xs_: _call(spec, xs_, y), *xs)[1](w)
 
         (F_x_dx,) = torch.func.vjp(w_F_x, torch.zeros_like(y))[1](tangents)
-        value, vjp = torch.func.vjp(lambda y_: _call(spec, tuple(xs), y_), y)
+        value, vjp = torch.func.vjp(lambda y_: _call(spec, tuple(xs), y_), y)[:2]
         J = jacobian_from_vjp(vjp, value, spec.event_ndim)
         singular = _check_singular(spec, J, scale)
         _, event_shape = split(y.shape, spec.event_ndim)
