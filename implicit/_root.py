@@ -397,8 +397,10 @@ def root_find(
         max_iter: the iteration cap.
         singular_tol: ``F_y`` counts as singular when its smallest singular value
             is below ``singular_tol`` times the larger of its largest singular
-            value at ``y0`` and at the solution (default: the square root of
-            machine epsilon).
+            value at ``y0`` and at the solution (default: the cube root of
+            machine epsilon, 6e-6 in float64). Newton reaches a double root
+            only to about the square root of epsilon, where ``|F_y|`` is still
+            that small: a smaller default would let it pass as regular.
         on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
             return NaN for the failing problems.
         return_info: also return per-problem ``RootInfo``.
@@ -427,7 +429,7 @@ def root_find(
     if not tol > 0:
         raise ValueError(f"tol={tol} must be > 0.")
     if singular_tol is None:
-        singular_tol = math.sqrt(torch.finfo(y0.dtype).eps)
+        singular_tol = torch.finfo(y0.dtype).eps ** (1 / 3)
 
     what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
 

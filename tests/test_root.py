@@ -208,3 +208,15 @@ def test_root_find_rejects_bad_arguments_naming_them(kwargs: dict, match: str) -
 def test_root_find_rejects_F_of_the_wrong_shape() -> None:
     with pytest.raises(ValueError, match=r"y's shape \(2,\)"):
         root_find(lambda x, y: (x**2 + y**2 - 1).sum(), t([0.1, 0.2]), t([0.5, 0.5]))
+
+
+def test_root_find_double_root_of_a_polynomial_is_singular_not_a_huge_gradient() -> None:
+    # (y - 5/4)^2 + (x - 15/8) has a double root y = 5/4 at x = 15/8: Newton
+    # converges linearly and stops about sqrt(eps) away, where F_y ~ 1e-8.
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (y - 1.25) ** 2 + (x - 1.875)
+
+    with pytest.raises(SingularJacobianError):
+        root_find(F, t(1.875, requires_grad=True), t(1.3))
+    with pytest.raises(SingularJacobianError):  # the shifted circle Hypothesis found
+        root_find(lambda x, y: x**2 + y**2 - y / 2 - 15 / 16, t(1.0), t(0.3125))
