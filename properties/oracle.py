@@ -737,7 +737,11 @@ def map_case_from_curve(
     reach = max(1.0, abs(x_f))
     lo = _scan(contracting, x_f, -1.0, reach)
     hi = _scan(contracting, x_f, +1.0, reach)
-    x0 = x_f + position * (hi if position > 0 else lo) * 0.9
+    # |g'| <= bound < 1 on the symmetric interval [x* - r, x* + r] keeps every
+    # iterate inside it (mean value theorem); an asymmetric one would not when
+    # rho < 0 makes the iteration jump to the shorter side.
+    radius = min(lo, hi)
+    x0 = x_f + position * radius * 0.9
     xs, as_ = _map_symbols(1, 1, scalar=scalar)
     texts = None
     if compiled.terms is not None:

@@ -1,0 +1,242 @@
+"""The implementation under test, as candidate callables for ``probe.observe``.
+
+A *target* is the reference library or one submission file.  It offers
+``solve(F, x, y0) -> y`` (curve cases, the ``implicit`` assignment) and/or
+``fixed_point(f, a, x0, distance, tol) -> x*`` (map cases, the ``fixed_point``
+assignment).  A submission file is loaded by path under a unique module name,
+without putting its folder on ``sys.path`` (a class folder holding a file named
+``implicit.py`` must not shadow the reference package).
+
+The assignment of a file is inferred from what it defines at top level, read
+from its syntax tree without running it (``infer_assignment``):
+
+- ``def fixed_point(...)`` -> "fixed_point";
+- ``class Implicit(...)`` (a ``torch.autograd.Function``, called as
+  ``Implicit.apply(x, y0, F)``) or ``def implicit(F, x, y0)`` -> "implicit".
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ASSIGNMENTS = ("implicit", "fixed_point")
+#: The reference implements both assignments.
+BOTH = "both"
+
+Solve = Callable[[Any, Any, Any], Any]
+FixedPoint = Callable[[Any, Any, Any, Any, float], Any]
+
+
+class TargetError(ValueError):
+    """A target file cannot be loaded or does not define what its assignment needs."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """An implementation under test.
+
+    Attributes:
+        name: "implicit (reference)" or the file's name.
+        assignment: "implicit", "fixed_point", or "both" (the reference, when no
+            assignment was asked for).
+        solve: ``solve(F, x, y0) -> y`` for curve cases, or None.
+        fixed_point: ``fixed_point(f, a, x0, distance, tol) -> x*`` for map cases, or None.
+        path: the submission file, None for the reference.
+    """
+
+    name: str
+    assignment: str
+    solve: Solve | None = None
+    fixed_point: FixedPoint | None = None
+    path: str | None = None
+
+    def supports(self, kind: str) -> bool:
+        """Whether the target can be run on cases of ``kind`` ("curve" or "map")."""
+        return self.candidate(kind) is not None
+
+    def candidate(self, kind: str) -> Callable[..., Any] | None:
+        """The callable ``probe.observe`` needs for cases of ``kind``."""
+        return self.solve if kind == "curve" else self.fixed_point
+
+
+# --------------------------------------------------------------------- reference
+
+
+def reference_solve(F: Any, x: Any, y0: Any) -> Any:
+    """``implicit.root_find(F, x, y0)`` as a curve candidate."""
+    import implicit
+
+    return implicit.root_find(F, x, y0)
+
+
+def reference_fixed_point(f: Any, a: Any, x0: Any, distance: Any, tol: float) -> Any:
+    """``implicit.fixed_point`` (HIPS signature) as a map candidate."""
+    import implicit
+
+    return implicit.fixed_point(f, a, x0, distance, tol)
+
+
+def reference(assignment: str | None = None) -> Target:
+    """The reference library as a target (both assignments unless one is asked for)."""
+    _check_assignment(assignment)
+    return Target(
+        name="implicit (reference)",
+        assignment=assignment or BOTH,
+        solve=reference_solve if assignment in (None, "implicit") else None,
+        fixed_point=reference_fixed_point if assignment in (None, "fixed_point") else None,
+    )
+
+
+# -------------------------------------------------------------------- submissions
+
+
+def _check_assignment(assignment: str | None) -> None:
+    if assignment is not None and assignment not in ASSIGNMENTS:
+        raise TargetError(f"assignment={assignment!r} must be one of {ASSIGNMENTS} (or None).")
+
+
+def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    functions = {
+        n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    for node in tree.body:  # fixed_point = something_else also counts
+        if isinstance(node, ast.Assign):
+            functions |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return functions, classes
+
+
+def infer_assignment(path: str | Path) -> str:
+    """The assignment a submission file follows, from its top-level definitions.
+
+    Reads the file's syntax tree; never runs it.
+
+    Raises:
+        TargetError: unreadable file, syntax error, or neither assignment's names.
+    """
+    path = Path(path)
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+    except OSError as exc:
+        raise TargetError(f"Cannot read the target file {path}: {exc}.") from exc
+    except SyntaxError as exc:
+        raise TargetError(
+            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}. Fix it and rerun."
+        ) from exc
+    functions, classes = _top_level_names(tree)
+    if "fixed_point" in functions:
+        return "fixed_point"
+    if "Implicit" in classes or "implicit" in functions:
+        return "implicit"
+    raise TargetError(
+        f"{path} defines neither fixed_point(f, a, x0, distance, tol) (the fixed_point "
+        "assignment) nor a torch.autograd.Function named Implicit or a function "
+        "implicit(F, x, y0) (the implicit assignment). Define one of them at top level."
+    )
+
+
+def load_module(path: str | Path) -> ModuleType:
+    """Import the file at ``path`` under a unique module name, without touching ``sys.path``.
+
+    Raises:
+        TargetError: the file is missing or raises while being imported.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise TargetError(f"The target file {path} does not exist.")
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    name = f"_submission_{path.stem.replace('-', '_')}_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"Cannot load {path} as a Python module (is it a .py file?).")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up here
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise TargetError(
+            f"Importing {path} raised {type(exc).__name__}: {exc}. The file must import "
+            "cleanly (no work at import time that can fail)."
+        ) from exc
+    return module
+
+
+def candidates_from_module(
+    module: ModuleType, assignment: str, path: str | Path = "<module>"
+) -> tuple[Solve | None, FixedPoint | None]:
+    """The ``(solve, fixed_point)`` callables a loaded submission offers for ``assignment``.
+
+    Raises:
+        TargetError: naming the file and what is missing.
+    """
+    if assignment == "fixed_point":
+        fixed_point = getattr(module, "fixed_point", None)
+        if not callable(fixed_point):
+            raise TargetError(
+                f"{path} must define fixed_point(f, a, x0, distance, tol) for the fixed_point "
+                "assignment; it does not."
+            )
+        return None, fixed_point
+    Implicit = getattr(module, "Implicit", None)
+    if Implicit is not None:
+        if not callable(getattr(Implicit, "apply", None)):
+            raise TargetError(
+                f"{path} defines Implicit, but it has no apply(): make it a subclass of "
+                "torch.autograd.Function, used as Implicit.apply(x, y0, F)."
+            )
+
+        def solve(F: Any, x: Any, y0: Any) -> Any:
+            return Implicit.apply(x, y0, F)
+
+        return solve, None
+    implicit = getattr(module, "implicit", None)
+    if callable(implicit):
+
+        def solve_fn(F: Any, x: Any, y0: Any) -> Any:
+            return implicit(F, x, y0)
+
+        return solve_fn, None
+    raise TargetError(
+        f"{path} must define a torch.autograd.Function named Implicit (used as "
+        "Implicit.apply(x, y0, F)) or a function implicit(F, x, y0) for the implicit "
+        "assignment; it defines neither."
+    )
+
+
+def load_target(path: str | Path | None, assignment: str | None = None) -> Target:
+    """The target to verify: the reference (``path=None``) or a submission file.
+
+    Args:
+        path: a ``.py`` file, or None for the reference library.
+        assignment: "implicit" or "fixed_point"; None infers it from the file
+            (the reference then offers both).
+
+    Returns:
+        A ``Target`` whose ``solve``/``fixed_point`` follow the probe's conventions.
+
+    Raises:
+        TargetError: an unknown assignment, a missing or broken file, or a file that
+            does not define what the assignment needs (the message names the file).
+    """
+    _check_assignment(assignment)
+    if path is None:
+        return reference(assignment)
+    assignment = assignment or infer_assignment(path)
+    module = load_module(path)
+    solve, fixed_point = candidates_from_module(module, assignment, path)
+    return Target(
+        name=Path(path).name,
+        assignment=assignment,
+        solve=solve,
+        fixed_point=fixed_point,
+        path=str(path),
+    )

@@ -1,0 +1,186 @@
+"""Closed forms evaluated at any point, for the checks (sympy, compiled once, mpmath).
+
+The checks compare a candidate's gradient with the implicit-function-theorem
+formula evaluated at the point the candidate *returned*, and with the formula at
+other points that reveal a mistake (the start ``y0`` or ``x0``).  These
+functions give those values at 30 digits from the case's own source text.
+
+Curves: ``dy/dx = -F_x / F_y`` and
+``d2y/dx2 = -(F_xx F_y^2 - 2 F_xy F_x F_y + F_yy F_x^2) / F_y^3``.
+Maps: ``dx/da = (I - f_x)^{-1} f_a`` (``m x k``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import mpmath
+import sympy
+
+DPS = 30
+
+_X, _Y = sympy.symbols("x y", real=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class CurvePoint:
+    """Derivatives of ``F`` at one point, as floats.
+
+    Attributes:
+        F: ``F(x, y)``.
+        F_x, F_y: first partial derivatives.
+        dy_dx: ``-F_x / F_y`` (NaN when ``F_y == 0``).
+        d2y_dx2: the second derivative of the implicit function (NaN when ``F_y == 0``).
+        condition: ``||grad F|| / |F_y|`` (inf when ``F_y == 0``).
+    """
+
+    F: float
+    F_x: float
+    F_y: float
+    dy_dx: float
+    d2y_dx2: float
+    condition: float
+
+
+@functools.lru_cache(maxsize=512)
+def _curve_derivatives(source: str) -> Callable[..., Any]:
+    F = sympy.sympify(source, locals={"x": _X, "y": _Y})
+    F_x, F_y = sympy.diff(F, _X), sympy.diff(F, _Y)
+    exprs = [F, F_x, F_y, sympy.diff(F_x, _X), sympy.diff(F_x, _Y), sympy.diff(F_y, _Y)]
+    return sympy.lambdify((_X, _Y), exprs, modules="mpmath")
+
+
+def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
+    """Closed-form derivatives of the curve ``source`` at ``(x, y)``.
+
+    Args:
+        source: sympy-parsable ``F`` in ``x`` and ``y`` (``Curve.source``).
+        x, y: the point (floats are taken as exact binary values).
+    """
+    derivatives = _curve_derivatives(source)
+    with mpmath.workdps(DPS):
+        values = derivatives(mpmath.mpf(x), mpmath.mpf(y))
+        F, F_x, F_y, F_xx, F_xy, F_yy = (mpmath.mpf(v) for v in values)
+        norm = mpmath.sqrt(F_x**2 + F_y**2)
+        if F_y == 0:
+            nan = math.nan
+            return CurvePoint(float(F), float(F_x), 0.0, nan, nan, math.inf)
+        dy_dx = -F_x / F_y
+        d2 = -(F_xx * F_y**2 - 2 * F_xy * F_x * F_y + F_yy * F_x**2) / F_y**3
+        return CurvePoint(
+            float(F), float(F_x), float(F_y), float(dy_dx), float(d2), float(norm / abs(F_y))
+        )
+
+
+class _SympyTorch:
+    """Stands in for ``torch`` when a map's torch source is read into sympy."""
+
+    _ALIASES: dict[str, Callable[..., Any]] = {  # noqa: RUF012
+        "abs": sympy.Abs,
+        "pow": lambda b, e: b**e,
+        "square": lambda z: z**2,
+        "sigmoid": lambda z: 1 / (1 + sympy.exp(-z)),
+        "arctan": sympy.atan,
+        "rsqrt": lambda z: 1 / sympy.sqrt(z),
+    }
+    pi = sympy.pi
+    e = sympy.E
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._ALIASES:
+            return self._ALIASES[name]
+        return getattr(sympy, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CompiledMap:
+    m: int
+    k: int
+    scalar: bool
+    f: Callable[..., Any]
+    f_x: Callable[..., Any]
+    f_a: Callable[..., Any]
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_map(f_source: tuple[str, ...], k: int, scalar: bool) -> _CompiledMap:
+    m = len(f_source)
+    xs = [sympy.Symbol(f"x{i}", real=True) for i in range(m)]
+    as_ = [sympy.Symbol(f"a{j}", real=True) for j in range(k)]
+    names = {"x": xs[0] if scalar else xs, "a": as_[0] if scalar else as_}
+    shim = _SympyTorch()
+    exprs = [sympy.sympify(eval(s, {"torch": shim, "__builtins__": {}}, names)) for s in f_source]
+    f = sympy.Matrix(exprs)
+    args = (*xs, *as_)
+    return _CompiledMap(
+        m,
+        k,
+        scalar,
+        sympy.lambdify(args, f, modules="mpmath"),
+        sympy.lambdify(args, f.jacobian(xs), modules="mpmath"),
+        sympy.lambdify(args, f.jacobian(as_), modules="mpmath"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class MapPoint:
+    """The map's derivatives at one point, as nested float lists.
+
+    Attributes:
+        f: ``f(a)(x)`` (``m``).
+        f_x: ``m x m``.
+        f_a: ``m x k``.
+        dx_da: ``(I - f_x)^{-1} f_a`` (``m x k``; NaN when singular).
+        dx_da_transposed: ``(I - f_x^T)^{-1} f_a``: what a transposed solve gives.
+        sigma_min: smallest singular value of ``I - f_x``.
+    """
+
+    f: list[float]
+    f_x: list[list[float]]
+    f_a: list[list[float]]
+    dx_da: list[list[float]]
+    dx_da_transposed: list[list[float]]
+    sigma_min: float
+
+
+def _rows(M: Any) -> list[list[float]]:
+    return [[float(M[i, j]) for j in range(M.cols)] for i in range(M.rows)]
+
+
+def map_point(
+    f_source: Sequence[str], a: Sequence[float | str], x: Sequence[float | str], scalar: bool
+) -> MapPoint:
+    """Closed-form derivatives of the map ``f_source`` at parameters ``a`` and point ``x``.
+
+    Args:
+        f_source: ``MapCase.f_source`` (torch source per component).
+        a: ``k`` parameter values.
+        x: ``m`` point values.
+        scalar: ``MapCase.scalar`` (``x`` and ``a`` are 0-d in the source).
+    """
+    c = _compiled_map(tuple(f_source), len(a), scalar)
+    with mpmath.workdps(DPS):
+        args = [mpmath.mpf(v) for v in (*x, *a)]
+        fx = mpmath.matrix(c.f_x(*args))
+        fa = mpmath.matrix(c.f_a(*args))
+        A = mpmath.eye(c.m) - fx
+        sigma = min(mpmath.svd_r(A, compute_uv=False)) if c.m > 1 else abs(A[0, 0])
+        try:
+            J = mpmath.lu_solve(A, fa) if c.k == 1 else A**-1 * fa
+            JT = mpmath.lu_solve(A.T, fa) if c.k == 1 else A.T**-1 * fa
+            J_rows, JT_rows = _rows(mpmath.matrix(J)), _rows(mpmath.matrix(JT))
+        except ZeroDivisionError:
+            J_rows = JT_rows = [[math.nan] * c.k for _ in range(c.m)]
+        values = mpmath.matrix(c.f(*args))
+        return MapPoint(
+            [float(values[i]) for i in range(c.m)],
+            _rows(fx),
+            _rows(fa),
+            J_rows,
+            JT_rows,
+            float(sigma),
+        )

@@ -1,0 +1,494 @@
+"""Run a candidate on one case and record what it did, as plain numbers.
+
+SELF-CONTAINED: this module imports only torch and the standard library.  A
+grading worker loads it by file path (the ``properties`` package is not
+importable there), calls ``observe(wire, candidate)`` and sends the returned
+dict, which holds only JSON-able plain values, to the parent, where
+``properties.checks.judge`` decides what it means.  Nothing here judges.
+
+Calling conventions (``docs/ARCHITECTURE.md``):
+
+- curve cases: ``candidate(F, x, y0) -> y`` with ``F(x, y) = 0``; ``x`` and
+  ``y0`` are tensors of the same shape (0-d, or a batch of shape ``(n,)``).
+- map cases: ``candidate(f, a, x0, distance, tol) -> x*`` (HIPS autograd's
+  ``fixed_point``), ``f(a)`` returning the map and ``distance(x, x_prev)`` a
+  scalar.
+
+Every stage is run on fresh inputs and guarded on its own, so that a candidate
+without (say) double backward still gets its first derivative recorded.  A
+failing stage records ``{"type", "message"}`` under ``<stage>_error``.
+
+Numbers: finite floats as floats, non-finite ones as the strings ``"nan"``,
+``"inf"``, ``"-inf"``; a value that was not produced is ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+# Private references taken at import time, before any submission is loaded: a
+# submission that monkeypatches torch.autograd.gradcheck cannot change these.
+_GRADCHECK = importlib.import_module("torch.autograd.gradcheck").gradcheck
+_GRAD = torch.autograd.grad
+
+MESSAGE_LIMIT = 300
+MAX_WARNINGS = 10
+#: The graph is sized at the case's ``tol`` and at this many times it (looser).
+LOOSE_TOL_FACTOR = 1e4
+#: ``tol`` of the float64 gradcheck run of a map case (an accurate forward
+#: keeps finite differences meaningful).
+GRADCHECK_MAP_TOL = 1e-12
+_GRADCHECK_OPTIONS = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3}
+_NODE_LIMIT = 100_000
+
+Json = dict[str, Any]
+
+
+# --------------------------------------------------------------------- plain values
+
+
+def number(value: Any) -> float | str | None:
+    """A plain float (or "nan"/"inf"/"-inf"), None when ``value`` is not a number."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                return None
+            value = value.detach().reshape(()).item()
+        out = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return out if math.isfinite(out) else repr(out)
+
+
+def numbers(value: Any) -> list[float | str | None] | None:
+    """A flat list of plain numbers from a tensor or sequence, None if impossible."""
+    try:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().reshape(-1).tolist()
+        return [number(v) for v in value]
+    except (TypeError, RuntimeError):
+        return None
+
+
+def _error(exc: BaseException) -> Json:
+    text = str(exc)
+    if len(text) > MESSAGE_LIMIT:
+        text = text[:MESSAGE_LIMIT] + " ..."
+    return {"type": type(exc).__name__, "message": text}
+
+
+class _Stages:
+    """Runs guarded stages and collects their warnings and errors into ``obs``."""
+
+    def __init__(self, obs: Json) -> None:
+        self.obs = obs
+        obs.setdefault("warnings", [])
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield
+            except Exception as exc:  # the candidate may raise anything
+                self.obs[f"{name}_error"] = _error(exc)
+        for w in caught[:MAX_WARNINGS]:
+            if len(self.obs["warnings"]) < MAX_WARNINGS:
+                self.obs["warnings"].append(
+                    {
+                        "stage": name,
+                        "category": w.category.__name__,
+                        "message": str(w.message)[:MESSAGE_LIMIT],
+                    }
+                )
+
+
+def _as_tensor(y: Any, what: str) -> torch.Tensor:
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{what} returned {type(y).__name__}, expected a torch.Tensor")
+    return y
+
+
+def graph_size(output: torch.Tensor) -> int:
+    """Number of autograd graph nodes reachable from ``output.grad_fn`` (0 if none)."""
+    root = output.grad_fn
+    if root is None:
+        return 0
+    seen = {root}
+    stack = [root]
+    while stack and len(seen) < _NODE_LIMIT:
+        node = stack.pop()
+        for child, _ in getattr(node, "next_functions", ()):
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen)
+
+
+# ----------------------------------------------------------------------- curves
+
+
+def curve_function(source: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``F(x, y)`` from torch-evaluable source over ``x``, ``y`` and ``torch``.
+
+    The result always has the broadcast shape of ``x`` and ``y`` (a constant
+    expression is broadcast too).
+    """
+    code = compile(source, "<F>", "eval")
+
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        value = eval(code, {"torch": torch, "__builtins__": {}}, {"x": x, "y": y})
+        if not isinstance(value, torch.Tensor):
+            like = x if isinstance(x, torch.Tensor) else y
+            value = torch.full_like(like, float(value))
+        return value
+
+    return F
+
+
+def _curve_call(
+    solve: Callable[..., Any],
+    F: Callable[..., torch.Tensor],
+    x: float | list[float],
+    y0: float | list[float],
+    dtype: torch.dtype,
+    *,
+    x_grad: bool = True,
+    y0_grad: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    xt = torch.tensor(x, dtype=dtype, requires_grad=x_grad)
+    y0t = torch.tensor(y0, dtype=dtype, requires_grad=y0_grad)
+    y = _as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
+    return xt, y0t, y
+
+
+def _grad(y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, **kwargs: Any) -> Any:
+    (g,) = _GRAD(y, x, weight, **kwargs)
+    return g
+
+
+def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
+    """Observe ``solve(F, x, y0)`` on a curve case's wire dict (see ``observe``)."""
+    dtype = getattr(torch, wire.get("dtype", "float64"))
+    F = curve_function(wire["F"])
+    x, y0, w = float(wire["x"]), float(wire["y0"]), float(wire.get("weight", 1.0))
+    obs: Json = {"kind": "curve", "dtype": str(dtype).removeprefix("torch."), "x": x}
+    obs.update({"y0": y0, "weight": w})
+    run = _Stages(obs)
+
+    with run.stage("call"):
+        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+        y0t = torch.tensor(y0, dtype=dtype)
+        x_before, y0_before = xt.detach().clone(), y0t.clone()
+        start = time.perf_counter()
+        y = _as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
+        obs["time"] = time.perf_counter() - start
+        obs["mutated"] = [
+            name
+            for name, now, before in (("x", xt, x_before), ("y0", y0t, y0_before))
+            if not torch.equal(now.detach(), before)
+        ]
+        obs["y"] = number(y)
+        obs["y_shape"] = list(y.shape)
+        obs["y_dtype"] = str(y.dtype).removeprefix("torch.")
+        obs["requires_grad"] = bool(y.requires_grad)
+        with torch.no_grad():
+            y64 = y.detach().to(torch.float64).reshape(())
+            obs["residual"] = number(F(torch.tensor(x, dtype=torch.float64), y64).abs())
+    if "call_error" in obs:
+        return obs
+    with run.stage("weighted_grad"):
+        start = time.perf_counter()
+        obs["weighted_grad"] = number(_grad(y, xt, torch.full_like(y, w)))
+        obs["backward_time"] = time.perf_counter() - start
+
+    with run.stage("dy_dx"):
+        xt, _, y = _curve_call(solve, F, x, y0, dtype)
+        obs["dy_dx"] = number(_grad(y, xt, torch.ones_like(y)))
+    with run.stage("d2y_dx2"):
+        xt, _, y = _curve_call(solve, F, x, y0, dtype)
+        g = _grad(y, xt, torch.ones_like(y), create_graph=True)
+        obs["d2y_dx2"] = number(_grad(g, xt, torch.ones_like(g)))
+    with run.stage("y0_grad"):
+        xt, y0t, y = _curve_call(solve, F, x, y0, dtype, y0_grad=True)
+        grads = _GRAD(y, (xt, y0t), torch.ones_like(y), allow_unused=True)
+        obs["y0_grad"] = 0.0 if grads[1] is None else number(grads[1])
+    skip = set(wire.get("skip") or ())
+    if "batch" not in skip:
+        with run.stage("batch"):
+            obs["batch"] = _curve_batch(wire, solve, F, dtype)
+    if dtype == torch.float64 and "gradcheck" not in skip:
+        with run.stage("gradcheck"):
+            obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0)
+    if dtype == torch.float64 and "float32" not in skip:
+        with run.stage("float32"):
+            xt, _, y = _curve_call(solve, F, x, y0, torch.float32)
+            obs["float32"] = {
+                "y": number(y),
+                "y_dtype": str(y.dtype).removeprefix("torch."),
+                "dy_dx": number(_grad(y, xt, torch.ones_like(y))),
+            }
+    return obs
+
+
+def batch_points(x: float) -> list[float]:
+    """Default batch when the wire carries none: ``x`` and two close neighbours."""
+    h = 1e-3 * (1.0 + abs(x))
+    return [x, x + h, x - h]
+
+
+def _curve_batch(
+    wire: Json, solve: Callable[..., Any], F: Callable[..., torch.Tensor], dtype: torch.dtype
+) -> Json:
+    xs = [float(v) for v in wire.get("batch_x") or batch_points(float(wire["x"]))]
+    y0s = [float(v) for v in wire.get("batch_y0") or [float(wire["y0"])] * len(xs)]
+    w = float(wire.get("weight", 1.0))
+    weights = [1.0, w, -0.5 * w, 2.0][: len(xs)] + [1.0] * max(0, len(xs) - 4)
+    out: Json = {"x": xs, "y0": y0s, "weights": weights}
+    xt, _, y = _curve_call(solve, F, xs, y0s, dtype)
+    out["shape"] = list(y.shape)
+    out["y"] = numbers(y)
+    out["residual"] = _residuals(F, xs, y)
+    out["grad"] = numbers(_grad(y, xt, torch.tensor(weights, dtype=dtype).reshape(y.shape)))
+    singles_y, singles_g, singles_r = [], [], []
+    for xi, y0i in zip(xs, y0s):
+        try:
+            xi_t, _, yi = _curve_call(solve, F, xi, y0i, dtype)
+            singles_y.append(number(yi))
+            singles_r.append(_residuals(F, [xi], yi)[0])
+            singles_g.append(number(_grad(yi, xi_t, torch.ones_like(yi))))
+        except Exception:  # a point of the batch the candidate cannot solve alone
+            singles_y.append(None)
+            singles_g.append(None)
+            singles_r.append(None)
+    out["single_y"], out["single_grad"], out["single_residual"] = singles_y, singles_g, singles_r
+    return out
+
+
+def _residuals(F: Callable[..., torch.Tensor], xs: list[float], y: torch.Tensor) -> Any:
+    with torch.no_grad():
+        y64 = y.detach().to(torch.float64).reshape(-1)
+        return numbers(F(torch.tensor(xs, dtype=torch.float64), y64).abs())
+
+
+def _curve_gradcheck(
+    solve: Callable[..., Any], F: Callable[..., torch.Tensor], x: float, y0: float
+) -> Json:
+    y0t = torch.tensor(y0, dtype=torch.float64)
+
+    def y_of(xt: torch.Tensor) -> torch.Tensor:
+        return solve(F, xt, y0t)
+
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out: Json = {"options": dict(_GRADCHECK_OPTIONS)}
+    try:
+        out["passed"] = bool(_GRADCHECK(y_of, (xt,), raise_exception=True, **_GRADCHECK_OPTIONS))
+    except Exception as exc:  # GradcheckError or the candidate's own
+        out["passed"] = False
+        out["error"] = _error(exc)
+    # An independent central difference, computed here and not by gradcheck.
+    h = 1e-6 * (1.0 + abs(x))
+    with torch.no_grad():
+        up = solve(F, torch.tensor(x + h, dtype=torch.float64), y0t)
+        down = solve(F, torch.tensor(x - h, dtype=torch.float64), y0t)
+    out["fd_dy_dx"] = number((up.detach() - down.detach()) / (2 * h))
+    return out
+
+
+# ------------------------------------------------------------------------- maps
+
+
+class _MapRecorder:
+    """Wraps ``f`` so that every point it is evaluated at is counted or recorded."""
+
+    def __init__(self, sources: list[str], scalar: bool) -> None:
+        self.codes = [compile(s, f"<f[{i}]>", "eval") for i, s in enumerate(sources)]
+        self.scalar = scalar
+        self.phase = "forward"
+        self.forward_calls = 0
+        self.backward_points: list[list[float]] = []
+
+    def f(self, a: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+        def step(x: torch.Tensor) -> torch.Tensor:
+            if self.phase == "backward":
+                self.backward_points.append(x.detach().to(torch.float64).reshape(-1).tolist())
+            else:
+                self.forward_calls += 1
+            return self.evaluate(a, x)
+
+        return step
+
+    def evaluate(self, a: Any, x: torch.Tensor) -> torch.Tensor:
+        names = {"torch": torch, "__builtins__": {}}
+        parts = []
+        for code in self.codes:
+            value = eval(code, names, {"a": a, "x": x})
+            if not isinstance(value, torch.Tensor):
+                value = torch.tensor(float(value), dtype=x.dtype)
+            parts.append(value.reshape(()))
+        return parts[0] if self.scalar else torch.stack(parts)
+
+
+def _distance(x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(x - x_prev)
+
+
+def _map_inputs(
+    wire: Json, dtype: torch.dtype, *, x0_grad: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    scalar = bool(wire.get("scalar", False))
+    a_values = wire["a"][0] if scalar else wire["a"]
+    x0_values = wire["x0"][0] if scalar else wire["x0"]
+    a = torch.tensor(a_values, dtype=dtype, requires_grad=True)
+    x0 = torch.tensor(x0_values, dtype=dtype, requires_grad=x0_grad)
+    return a, x0
+
+
+def _map_call(
+    wire: Json,
+    fixed_point: Callable[..., Any],
+    dtype: torch.dtype,
+    tol: float,
+    *,
+    x0_grad: bool = False,
+) -> tuple[_MapRecorder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    rec = _MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
+    a, x0 = _map_inputs(wire, dtype, x0_grad=x0_grad)
+    x = _as_tensor(
+        fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(f, a, x0, distance, tol)"
+    )
+    return rec, a, x0, x
+
+
+def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
+    """Observe ``fixed_point(f, a, x0, distance, tol)`` on a map case's wire dict."""
+    dtype = getattr(torch, wire.get("dtype", "float64"))
+    tol = float(wire["tol"])
+    m, k = len(wire["f"]), len(wire["a"])
+    v = [float(t) for t in wire.get("weights") or [1.0] * m]
+    obs: Json = {"kind": "map", "dtype": str(dtype).removeprefix("torch."), "m": m, "k": k}
+    obs.update({"scalar": bool(wire.get("scalar", False)), "tol": tol, "weights": v})
+    run = _Stages(obs)
+
+    with run.stage("call"):
+        rec = _MapRecorder(list(wire["f"]), obs["scalar"])
+        a, x0 = _map_inputs(wire, dtype)
+        a_before, x0_before = a.detach().clone(), x0.clone()
+        start = time.perf_counter()
+        x = _as_tensor(fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(...)")
+        obs["time"] = time.perf_counter() - start
+        obs["mutated"] = [
+            name
+            for name, now, before in (("a", a, a_before), ("x0", x0, x0_before))
+            if not torch.equal(now.detach(), before)
+        ]
+        obs["x"] = numbers(x)
+        obs["x_shape"] = list(x.shape)
+        obs["x_dtype"] = str(x.dtype).removeprefix("torch.")
+        obs["forward_f_calls"] = rec.forward_calls
+        obs["graph_nodes"] = graph_size(x)
+        with torch.no_grad():
+            a64 = a.detach().to(torch.float64)
+            x64 = x.detach().to(torch.float64).reshape(x0.shape)
+            obs["residual"] = number(_distance(rec.evaluate(a64, x64), x64))
+    if "call_error" in obs:
+        return obs
+    with run.stage("vjp"):
+        # One weighted vjp, recording where f is evaluated while backward runs.
+        weight = torch.tensor(v if not obs["scalar"] else v[0], dtype=x.dtype).reshape(x.shape)
+        rec.phase = "backward"
+        start = time.perf_counter()
+        try:
+            obs["vjp"] = numbers(_grad(x, a, weight))
+        finally:
+            rec.phase = "done"
+        obs["backward_time"] = time.perf_counter() - start
+        x_flat = x64.reshape(-1)
+        obs["backward_f_calls"] = len(rec.backward_points)
+        obs["backward_max_distance"] = max(
+            (
+                float(torch.linalg.vector_norm(torch.tensor(p, dtype=torch.float64) - x_flat))
+                for p in rec.backward_points
+            ),
+            default=0.0,
+        )
+
+    with run.stage("jacobian"):
+        _, a, _, x = _map_call(wire, fixed_point, dtype, tol)
+        rows = []
+        for i in range(m):
+            e = torch.zeros(m, dtype=x.dtype)
+            e[i] = 1.0
+            rows.append(numbers(_grad(x, a, e.reshape(x.shape), retain_graph=i < m - 1)))
+        obs["jacobian"] = rows
+    with run.stage("x0_grad"):
+        _, a, x0, x = _map_call(wire, fixed_point, dtype, tol, x0_grad=True)
+        grads = _GRAD(x, (a, x0), torch.ones_like(x), allow_unused=True)
+        obs["x0_grad"] = [0.0] * m if grads[1] is None else numbers(grads[1])
+    with run.stage("graph"):
+        loose = tol * LOOSE_TOL_FACTOR
+        rec, _, _, x = _map_call(wire, fixed_point, dtype, loose)
+        obs["graph_loose"] = {"tol": loose, "nodes": graph_size(x), "f_calls": rec.forward_calls}
+    if dtype == torch.float64 and "gradcheck" not in set(wire.get("skip") or ()):
+        with run.stage("gradcheck"):
+            obs["gradcheck"] = _map_gradcheck(wire, fixed_point, min(tol, GRADCHECK_MAP_TOL))
+    return obs
+
+
+def _map_gradcheck(wire: Json, fixed_point: Callable[..., Any], tol: float) -> Json:
+    rec = _MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
+    a, x0 = _map_inputs(wire, torch.float64)
+
+    def x_of(a_in: torch.Tensor) -> torch.Tensor:
+        return fixed_point(rec.f, a_in, x0, _distance, tol)
+
+    out: Json = {"options": dict(_GRADCHECK_OPTIONS), "tol": tol}
+    try:
+        out["passed"] = bool(_GRADCHECK(x_of, (a,), raise_exception=True, **_GRADCHECK_OPTIONS))
+    except Exception as exc:
+        out["passed"] = False
+        out["error"] = _error(exc)
+    return out
+
+
+# ------------------------------------------------------------------------ entry
+
+
+def observe(wire: Json, candidate: Callable[..., Any]) -> Json:
+    """Run ``candidate`` on one case and return what it did, as plain numbers.
+
+    Args:
+        wire: ``CurveCase.wire()`` or ``MapCase.wire()``: torch source and
+            floats; optionally ``batch_x``/``batch_y0`` (curves) and ``skip``, a
+            list of optional stages not to run ("batch", "gradcheck", "float32";
+            e.g. gradcheck is meaningless, and slow, at degenerate points).
+        candidate: ``solve(F, x, y0)`` for curve cases,
+            ``fixed_point(f, a, x0, distance, tol)`` for map cases.
+
+    Returns:
+        A JSON-able dict.  Curve keys: ``y``, ``residual`` (``|F(x, y)|`` in
+        float64), ``weighted_grad`` (``weight * dy/dx`` by backward),
+        ``dy_dx``, ``d2y_dx2`` (double backward), ``y0_grad``, ``mutated``,
+        ``batch``, ``gradcheck`` (float64 cases), ``float32``, ``time``.  Map
+        keys: ``x``, ``residual`` (``|f(a)(x) - x|``), ``vjp`` (``v^T dx/da``
+        with ``v = weights``), ``jacobian`` (``m`` rows of ``k``), ``x0_grad``,
+        ``graph_nodes`` at ``tol`` and ``graph_loose`` at a looser tol,
+        ``forward_f_calls``, ``backward_f_calls``, ``backward_max_distance``
+        (farthest point ``f`` saw during backward from the returned ``x``),
+        ``gradcheck``, ``mutated``, ``time``.  Both: ``warnings`` and
+        ``<stage>_error`` (``{"type", "message"}``) for each stage that raised;
+        after a ``call_error`` nothing else is recorded.
+    """
+    if wire.get("kind") == "map":
+        return observe_map(wire, candidate)
+    return observe_curve(wire, candidate)

@@ -1,0 +1,71 @@
+"""Observe, judge, record and decide: what every suite test does with one case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from properties import checks, probe, records
+from properties.candidates import Target
+from properties.records import CheckResult, CurveCase, MapCase
+
+CHECKS_KEY = "implicit_checks"
+CASE_KEY = "implicit_case"
+
+Case = CurveCase | MapCase
+
+
+def run(case: Case, target: Target) -> list[CheckResult]:
+    """All checks of ``case`` for ``target`` (in process: the suite's own path)."""
+    candidate = target.candidate(case.kind)
+    if candidate is None:
+        pytest.skip(f"{target.name} implements the {target.assignment} assignment only")
+    return checks.judge(case, probe.observe(checks.wire_for(case), candidate))
+
+
+def record(node: pytest.Item, case: Case, results: list[CheckResult]) -> None:
+    """Attach the case and its checks to the test item (the last pair wins in reports).
+
+    Earlier pairs (from earlier Hypothesis examples) are dropped so the report
+    shows the final, shrunk example and stays small.
+    """
+    node.user_properties[:] = [
+        (k, v) for k, v in node.user_properties if k not in (CHECKS_KEY, CASE_KEY)
+    ]
+    node.user_properties.append((CHECKS_KEY, records.to_json(results)))
+    node.user_properties.append((CASE_KEY, records.to_json(case)))
+
+
+def failing(
+    results: Iterable[CheckResult], names: Iterable[str] | None = None
+) -> list[CheckResult]:
+    """Results with status fail or error (among ``names`` when given)."""
+    wanted = set(names) if names is not None else None
+    return [
+        r for r in results if r.status in ("fail", "error") and (wanted is None or r.name in wanted)
+    ]
+
+
+def explain(case: Case, bad: list[CheckResult]) -> str:
+    """The assertion message: the case as text, then one line per failing check."""
+    lines = [f"{len(bad)} check(s) failed on {case.text()}"]
+    for r in bad:
+        hint = f" Likely mistake: {r.hint}." if r.hint else ""
+        lines.append(f"- {r.name} [{r.status}]: {r.message}{hint}")
+    return "\n".join(lines)
+
+
+def decide(
+    node: pytest.Item, case: Case, results: list[CheckResult], names: Iterable[str] | None = None
+) -> None:
+    """Record, then fail on any failing check (among ``names``), or skip a degenerate case."""
+    record(node, case, results)
+    bad = failing(results, names)
+    if bad:
+        pytest.fail(explain(case, bad), pytrace=False)
+    if case.degenerate:
+        pytest.skip(
+            f"degenerate: {case.text()} has degeneracy {case.degeneracy:.3g} "
+            f"< {records.DEGENERACY_THRESHOLD}; value checks are reported, not counted"
+        )

@@ -1,0 +1,87 @@
+"""Hypothesis exploration, one test per family of properties, with shrinking.
+
+Each test draws cases, runs every check and fails on its own family of checks, so
+Hypothesis shrinks to the smallest case that breaks *that* property.  The
+failing (shrunk) case and its checks are recorded on the test item for the
+report; degenerate cases never fail a value check (their status is
+"degenerate").  Settings come from the active profile (``properties.profiles``).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from properties import strategies
+from properties.candidates import Target
+from properties.records import CurveCase, MapCase
+from properties.suite import _run
+
+ROOT = ("call", "shape_dtype", "root", "residual")
+GRADIENT = ("dy_dx_formula", "dy_dx_true", "upstream", "d2y_dx2", "gradcheck")
+HYGIENE = ("batch", "float32", "no_mutation", "y0_grad")
+MAP_ROOT = ("call", "shape_dtype", "x_star", "residual")
+MAP_GRADIENT = ("dx_da_formula", "dx_da_true", "upstream", "gradcheck")
+MAP_IMPLICIT = ("graph_growth", "backward_at_fixed_point", "x0_grad", "no_mutation")
+
+
+def _check(
+    case: CurveCase | MapCase,
+    target: Target,
+    request: pytest.FixtureRequest,
+    names: tuple[str, ...],
+) -> None:
+    results = _run.run(case, target)
+    _run.record(request.node, case, results)
+    bad = _run.failing(results, names)
+    assert not bad, _run.explain(case, bad)
+
+
+@given(case=strategies.curve_cases())
+def test_roots(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, ROOT)
+
+
+@given(case=strategies.curve_cases())
+def test_gradients(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, GRADIENT)
+
+
+@given(case=strategies.curve_cases())
+def test_batch_float32_and_inputs(
+    case: CurveCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, HYGIENE)
+
+
+@given(case=strategies.curve_cases(aim_degenerate=True))
+def test_near_degenerate_points(
+    case: CurveCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, ROOT + GRADIENT)
+
+
+@given(case=strategies.degenerate_curve_cases())
+def test_exactly_degenerate_points(
+    case: CurveCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, ("degenerate_behaviour",))
+
+
+@given(case=strategies.map_cases())
+def test_fixed_points(case: MapCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, MAP_ROOT)
+
+
+@given(case=strategies.map_cases())
+def test_fixed_point_gradients(
+    case: MapCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, MAP_GRADIENT)
+
+
+@given(case=strategies.map_cases())
+def test_implicit_not_unrolled(
+    case: MapCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, MAP_IMPLICIT)

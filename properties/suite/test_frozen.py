@@ -1,0 +1,16 @@
+"""Every case of the frozen grading set: observe, judge, record, decide."""
+
+from __future__ import annotations
+
+import pytest
+
+from properties.candidates import Target
+from properties.records import CurveCase, MapCase
+from properties.suite import _run
+
+
+def test_frozen_case(
+    frozen_case: CurveCase | MapCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    results = _run.run(frozen_case, target)
+    _run.decide(request.node, frozen_case, results)

@@ -1,0 +1,66 @@
+"""candidates.load_target: the reference, submission files, and clear errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from properties import candidates
+from properties.candidates import TargetError, load_target
+
+WRONG = Path(__file__).parent / "wrong"
+
+
+def test_the_reference_offers_both_assignments() -> None:
+    target = load_target(None)
+    assert target.assignment == candidates.BOTH
+    assert target.supports("curve")
+    assert target.supports("map")
+    assert not load_target(None, "fixed_point").supports("curve")
+
+
+@pytest.mark.parametrize(
+    ("file", "assignment"),
+    [("notebook_implicit.py", "implicit"), ("unrolled.py", "fixed_point")],
+)
+def test_the_assignment_is_inferred_without_touching_sys_path(file: str, assignment: str) -> None:
+    before = list(sys.path)
+    target = load_target(WRONG / file)
+    assert target.assignment == assignment
+    assert target.name == file
+    assert sys.path == before
+
+
+def test_an_implicit_function_is_adapted(tmp_path: Path) -> None:
+    path = tmp_path / "implicit.py"  # named like the reference package on purpose
+    path.write_text("def implicit(F, x, y0):\n    return ('called', x, y0)\n")
+    target = load_target(path)
+    assert target.solve("F", 1, 2) == ("called", 1, 2)
+    import implicit
+
+    assert hasattr(implicit, "root_find")  # the reference is not shadowed
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("def solve(F, x, y0):\n    pass\n", "defines neither"),
+        ("def fixed_point(f, a\n", "syntax error"),
+        ("raise RuntimeError('boom')\ndef fixed_point(*a):\n    pass\n", "boom"),
+    ],
+)
+def test_a_broken_file_gives_an_error_naming_it(tmp_path: Path, text: str, phrase: str) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(text)
+    with pytest.raises(TargetError, match=phrase) as info:
+        load_target(path)
+    assert "student.py" in str(info.value)
+
+
+def test_a_missing_function_for_the_asked_assignment_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text("def fixed_point(f, a, x0, distance, tol):\n    return x0\n")
+    with pytest.raises(TargetError, match="Implicit"):
+        load_target(path, "implicit")

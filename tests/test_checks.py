@@ -1,0 +1,229 @@
+"""checks.judge on hand-made observations: each question answered apart, hints named."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from properties import checks, curves, formulas, oracle
+from properties.records import CheckResult, CurveCase, MapCase
+
+CIRCLE = curves.circle()
+
+
+@pytest.fixture(scope="module")
+def case() -> CurveCase:
+    return oracle.curve_case(CIRCLE, "0.5", 0.8, position=0.3)
+
+
+def _curve_obs(case: CurveCase, y: float | None = None, **override: object) -> dict:
+    """An observation of a perfect candidate that returned ``y`` (default: the root)."""
+    y = float(case.y_true) if y is None else y
+    at = formulas.curve_point(case.curve.source, case.x, y)
+    w = checks.weights_for(case)[0]
+    obs = {
+        "kind": "curve",
+        "dtype": "float64",
+        "weight": w,
+        "warnings": [],
+        "mutated": [],
+        "y": y,
+        "y_shape": [],
+        "y_dtype": "float64",
+        "residual": abs(at.F),
+        "weighted_grad": w * at.dy_dx,
+        "dy_dx": at.dy_dx,
+        "d2y_dx2": at.d2y_dx2,
+        "y0_grad": 0.0,
+        "gradcheck": {"passed": True, "fd_dy_dx": at.dy_dx},
+    }
+    obs.update(override)
+    return obs
+
+
+def _by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.name: r for r in results}
+
+
+def test_a_perfect_observation_passes_every_check(case: CurveCase) -> None:
+    results = checks.judge(case, _curve_obs(case))
+    assert {r.status for r in results} == {"pass"}
+    assert all(r.family == "circle" and r.case == case.text() for r in results)
+
+
+def test_opposite_sign_fails_the_formula_with_a_sign_hint(case: CurveCase) -> None:
+    good = _curve_obs(case)
+    by = _by_name(checks.judge(case, _curve_obs(case, dy_dx=-good["dy_dx"])))
+    assert by["dy_dx_formula"].status == "fail"
+    assert "opposite sign" in by["dy_dx_formula"].hint
+    assert by["root"].status == "pass"
+
+
+def test_an_inaccurate_root_is_blamed_on_the_root_not_the_formula(case: CurveCase) -> None:
+    y = float(case.y_true) + 1e-4
+    by = _by_name(checks.judge(case, _curve_obs(case, y=y)))
+    assert by["root"].status == "fail"
+    assert by["dy_dx_formula"].status == "pass"
+    assert by["dy_dx_true"].status == "fail"
+    assert "inaccurate root" in by["dy_dx_true"].hint
+
+
+def test_an_inaccurate_root_does_not_hide_a_wrong_formula(case: CurveCase) -> None:
+    y = float(case.y_true) + 1e-4
+    at = formulas.curve_point(case.curve.source, case.x, y)
+    by = _by_name(checks.judge(case, _curve_obs(case, y=y, dy_dx=-at.dy_dx)))
+    assert by["root"].status == "fail"
+    assert by["dy_dx_formula"].status == "fail"
+    assert by["dy_dx_true"].hint == ""
+
+
+def test_ignoring_grad_output_is_named(case: CurveCase) -> None:
+    good = _curve_obs(case)
+    by = _by_name(checks.judge(case, _curve_obs(case, weighted_grad=good["dy_dx"])))
+    assert by["upstream"].status == "fail"
+    assert "grad_output" in by["upstream"].hint
+
+
+def test_missing_double_backward_is_an_error_not_a_wrong_gradient(case: CurveCase) -> None:
+    obs = _curve_obs(case)
+    del obs["d2y_dx2"]
+    obs["d2y_dx2_error"] = {"type": "RuntimeError", "message": "does not require grad"}
+    by = _by_name(checks.judge(case, obs))
+    assert by["d2y_dx2"].status == "error"
+    assert by["dy_dx_formula"].status == "pass"
+
+
+def test_degenerate_cases_are_never_pass_or_fail(case: CurveCase) -> None:
+    flagged = dataclasses.replace(case, degeneracy=1e-3)
+    good = _curve_obs(case)
+    results = checks.judge(flagged, _curve_obs(case, dy_dx=-good["dy_dx"]))
+    assert {r.status for r in results if r.name != "no_mutation"} == {"degenerate"}
+
+
+@pytest.fixture(scope="module")
+def exact() -> CurveCase:
+    return dataclasses.replace(oracle.curve_case(CIRCLE, 1, 0.0, position=0.0), y0=0.1)
+
+
+def test_exactly_degenerate_finite_silent_gradient_fails(exact: CurveCase) -> None:
+    obs = {"kind": "curve", "dtype": "float64", "warnings": [], "y": 1e-4, "dy_dx": -1e4}
+    by = _by_name(checks.judge(exact, obs))
+    assert by["degenerate_behaviour"].status == "fail"
+    assert "finite dy/dx" in by["degenerate_behaviour"].message
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [
+        {"call_error": {"type": "SingularJacobianError", "message": "F_y = 0"}},
+        {"warnings": [{"stage": "call", "category": "UserWarning", "message": "F_y ~ 0"}]},
+        {"dy_dx": "-inf"},
+    ],
+)
+def test_exactly_degenerate_accepts_an_error_a_warning_or_inf(
+    exact: CurveCase, signal: dict
+) -> None:
+    obs = {"kind": "curve", "dtype": "float64", "warnings": [], "y": 1e-4, "dy_dx": -1e4}
+    obs.update(signal)
+    by = _by_name(checks.judge(exact, obs))
+    assert by["degenerate_behaviour"].status == "pass"
+
+
+# ---------------------------------------------------------------------- maps
+
+COUPLED = ("0.3*x[0] + 0.4*x[1] + a[0]", "0.1*x[0] - 0.2*x[1] + 2*a[1]")
+
+
+@pytest.fixture(scope="module")
+def map_case() -> MapCase:
+    # x* solves (I - A) x = C a with A = [[0.3, 0.4], [0.1, -0.2]], C = diag(1, 2).
+    a = (1.0, 0.5)
+    A = [[0.3, 0.4], [0.1, -0.2]]
+    det = (1 - A[0][0]) * (1 - A[1][1]) - A[0][1] * A[1][0]
+    inv = [[(1 - A[1][1]) / det, A[0][1] / det], [A[1][0] / det, (1 - A[0][0]) / det]]
+    Ca = [a[0], 2 * a[1]]
+    x_star = [inv[0][0] * Ca[0] + inv[0][1] * Ca[1], inv[1][0] * Ca[0] + inv[1][1] * Ca[1]]
+    dx_da = [inv[0][0], 2 * inv[0][1], inv[1][0], 2 * inv[1][1]]
+    at = formulas.map_point(COUPLED, a, x_star, False)
+    return MapCase(
+        family="coupled",
+        f_source=COUPLED,
+        source="A x + C a",
+        a=tuple(repr(v) for v in a),
+        x0=(0.0, 0.0),
+        x_star=tuple(repr(v) for v in x_star),
+        dx_da=tuple(repr(v) for v in dx_da),
+        rho=0.36,
+        sigma_min=at.sigma_min,
+        tol=1e-12,
+    )
+
+
+def _map_obs(case: MapCase, jac: list[list[float]] | None = None, **override: object) -> dict:
+    x = [float(v) for v in case.x_star]
+    at = formulas.map_point(case.f_source, case.a, x, case.scalar)
+    jac = at.dx_da if jac is None else jac
+    v = list(checks.weights_for(case))
+    obs = {
+        "kind": "map",
+        "dtype": "float64",
+        "weights": v,
+        "warnings": [],
+        "mutated": [],
+        "x": x,
+        "x_shape": [2],
+        "x_dtype": "float64",
+        "residual": 0.0,
+        "forward_f_calls": 30,
+        "graph_nodes": 2,
+        "graph_loose": {"nodes": 2, "f_calls": 12},
+        "vjp": [sum(v[i] * jac[i][c] for i in range(2)) for c in range(2)],
+        "backward_f_calls": 1,
+        "backward_max_distance": 0.0,
+        "jacobian": jac,
+        "x0_grad": [0.0, 0.0],
+        "gradcheck": {"passed": True},
+    }
+    obs.update(override)
+    return obs
+
+
+def test_a_perfect_map_observation_passes(map_case: MapCase) -> None:
+    results = checks.judge(map_case, _map_obs(map_case))
+    assert {r.status for r in results} == {"pass"}, [r.message for r in results]
+
+
+@pytest.mark.parametrize(
+    ("mistake", "hint"),
+    [("f_a", "forgot (I - f_x)^-1"), ("dx_da_transposed", "transposed"), ("neg", "opposite sign")],
+)
+def test_map_formula_mistakes_are_named(map_case: MapCase, mistake: str, hint: str) -> None:
+    at = formulas.map_point(map_case.f_source, map_case.a, map_case.x_star, False)
+    jac = [[-v for v in row] for row in at.dx_da] if mistake == "neg" else getattr(at, mistake)
+    by = _by_name(checks.judge(map_case, _map_obs(map_case, jac)))
+    assert by["dx_da_formula"].status == "fail"
+    assert hint in by["dx_da_formula"].hint
+
+
+def test_a_growing_graph_is_called_unrolled(map_case: MapCase) -> None:
+    obs = _map_obs(map_case, graph_nodes=150, graph_loose={"nodes": 60, "f_calls": 12})
+    by = _by_name(checks.judge(map_case, obs))
+    assert by["graph_growth"].status == "fail"
+    assert "unrolled" in by["graph_growth"].hint
+
+
+def test_backward_away_from_the_fixed_point_fails(map_case: MapCase) -> None:
+    x = [float(v) for v in map_case.x_star]
+    obs = _map_obs(map_case, backward_max_distance=math.dist(x, map_case.x0))
+    by = _by_name(checks.judge(map_case, obs))
+    assert by["backward_at_fixed_point"].status == "fail"
+    assert "x0" in by["backward_at_fixed_point"].hint
+
+
+def test_weights_are_deterministic_and_expose_ignored_grad_output(map_case: MapCase) -> None:
+    v = checks.weights_for(map_case)
+    assert v == checks.weights_for(map_case)
+    assert all(0.5 <= abs(w) <= 2.5 and abs(w - 1) > 0.2 for w in v)
+    assert abs(sum(v) - 1) > 0.2
