@@ -30,7 +30,9 @@ from ._hooks import ReportHooks
 ASSIGNMENTS = ("implicit", "fixed_point")
 
 #: Default for ``--report-max-passing``: passing rows listed in the HTML table.
-MAX_PASSING_ROWS = 200
+MAX_PASSING_ROWS = 100
+#: Default for ``--report-max-rows``: failing, erroring and degenerate rows listed.
+MAX_OTHER_ROWS = 300
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,9 +63,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         metavar="N",
         default=MAX_PASSING_ROWS,
-        help="Passing cases listed as rows of the HTML report; failing, erroring and "
-        "degenerate cases are always listed and the rest are counted in the summary. "
-        f"Default: {MAX_PASSING_ROWS}.",
+        help="Passing cases listed as rows of the HTML report (the rest are counted in "
+        f"the summary). Default: {MAX_PASSING_ROWS}.",
+    )
+    group.addoption(
+        "--report-max-rows",
+        action="store",
+        dest="implicit_max_rows",
+        type=int,
+        metavar="N",
+        default=MAX_OTHER_ROWS,
+        help="Failing, erroring and degenerate cases listed as rows of the HTML report "
+        f"(the rest are counted in the summary). Default: {MAX_OTHER_ROWS}.",
     )
 
 
@@ -99,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
             target_path=config.getoption("implicit_target"),
             assignment=config.getoption("implicit_assignment"),
             max_passing=config.getoption("implicit_max_passing"),
+            max_rows=config.getoption("implicit_max_rows"),
             html_enabled=bool(getattr(config.option, "htmlpath", None)),
         ),
         ReportHooks.NAME,

@@ -1,0 +1,128 @@
+"""One row of the report: a case, its checks and the status they add up to.
+
+The property suite records, on each test item, the pairs
+``("implicit_checks", records.to_json(list_of_CheckResult))`` and
+``("implicit_case", records.to_json(case))`` in ``user_properties``.  This
+module turns them back into records; it never sees the code under test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from properties.records import CheckResult, CurveCase, MapCase, Status, from_json
+
+CHECKS_KEY = "implicit_checks"
+CASE_KEY = "implicit_case"
+
+#: Row statuses, worst first: the order of the status column and the summary.
+STATUSES: tuple[Status, ...] = ("fail", "error", "degenerate", "pass")
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseOutcome:
+    """What one test item found.
+
+    Attributes:
+        nodeid: the pytest node id.
+        case: the case, or None when the test recorded none.
+        checks: the checks run on it (possibly empty).
+        pytest_outcome: "passed", "failed" or "skipped".
+    """
+
+    nodeid: str
+    case: CurveCase | MapCase | None
+    checks: tuple[CheckResult, ...]
+    pytest_outcome: str = "passed"
+
+    @property
+    def status(self) -> Status:
+        """The row's status: "fail" > "error" > "degenerate" > "pass".
+
+        A degenerate case is "degenerate" unless one of its checks failed or
+        errored (the behaviour-at-degenerate-points property can fail there);
+        it is never folded into "pass".  A test that failed without recording
+        a failing check (it crashed) is an "error".
+        """
+        statuses = {c.status for c in self.checks}
+        if "fail" in statuses:
+            return "fail"
+        if "error" in statuses:
+            return "error"
+        if self.pytest_outcome == "failed":
+            return "error"
+        if "degenerate" in statuses or (self.case is not None and self.case.degenerate):
+            return "degenerate"
+        return "pass"
+
+    @property
+    def family(self) -> str:
+        if self.case is not None:
+            return self.case.family
+        return next((c.family for c in self.checks if c.family), "")
+
+    def failing(self) -> list[CheckResult]:
+        """Checks that failed or errored, worst (largest error / tolerance) first."""
+        bad = [c for c in self.checks if c.status in ("fail", "error")]
+        return sorted(bad, key=lambda c: -_excess(c))
+
+    def check(self, *names: str) -> CheckResult | None:
+        """The first check whose name is one of ``names`` (in that order of preference)."""
+        by_name = {c.name: c for c in self.checks}
+        return next((by_name[n] for n in names if n in by_name), None)
+
+
+def _excess(check: CheckResult) -> float:
+    if math.isnan(check.error):
+        return math.inf if check.status == "error" else 0.0
+    if math.isnan(check.tol) or check.tol <= 0:
+        return check.error
+    return check.error / check.tol
+
+
+def from_user_properties(
+    nodeid: str, user_properties: Iterable[tuple[str, Any]], pytest_outcome: str = "passed"
+) -> CaseOutcome | None:
+    """Read the last recorded case and checks of a test item.
+
+    The *last* pair wins: a Hypothesis test records every example it runs, and
+    the last one is the shrunk failing example it replays at the end.
+
+    Args:
+        nodeid: the test's node id.
+        user_properties: ``report.user_properties`` (or ``item.user_properties``).
+        pytest_outcome: the report's outcome.
+
+    Returns:
+        The outcome, or None when the test recorded neither a case nor checks
+        (it is not a property test, and the report shows it as pytest does).
+    """
+    checks_json = case_json = None
+    for key, value in user_properties:
+        if key == CHECKS_KEY:
+            checks_json = value
+        elif key == CASE_KEY:
+            case_json = value
+    if checks_json is None and case_json is None:
+        return None
+    checks = tuple(from_json(checks_json)) if checks_json else ()
+    case = from_json(case_json) if case_json else None
+    return CaseOutcome(nodeid, case, checks, pytest_outcome)
+
+
+def numeric_detail(checks: Sequence[CheckResult], key: str) -> float | None:
+    """The first finite numeric ``details`` value named ``key`` among ``checks``."""
+    for check in checks:
+        for name, value in check.details:
+            if name != key:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(number):
+                return number
+    return None
