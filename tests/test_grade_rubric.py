@@ -1,0 +1,195 @@
+"""Rubric files and scoring, the gradebook's CSV/HTML and Gradescope's formats (no workers)."""
+
+from __future__ import annotations
+
+import json
+import math
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from properties import candidates, checks, frozen, probe
+from properties.records import CheckResult, MapCase
+from reports import gradebook, gradescope, rubric
+from reports.grade import Graded
+from reports.rubric import CaseResult, RubricError
+
+CASE = MapCase(
+    family="curve-map",
+    f_source=("0.5 * x + a",),
+    source="0.5*x + a",
+    a=("1",),
+    x0=(0.0,),
+    x_star=("2",),
+    dx_da=("2",),
+    rho=0.5,
+    sigma_min=0.5,
+    tol=1e-10,
+    scalar=True,
+)
+DEGENERATE = MapCase(
+    family="curve-map",
+    f_source=("x + a",),
+    source="x + a",
+    a=("0",),
+    x0=(0.0,),
+    x_star=("0",),
+    dx_da=("nan",),
+    rho=1.0,
+    sigma_min=0.0,
+    tol=1e-10,
+    scalar=True,
+)
+
+
+def _check(name: str, status: str, case: MapCase = CASE, hint: str = "") -> CheckResult:
+    return CheckResult(name, status, family=case.family, case=case.text(), hint=hint)  # type: ignore[arg-type]
+
+
+def _rubric(**head: object) -> rubric.Rubric:
+    return rubric.parse(
+        {
+            "rubric": {"assignment": "fixed_point", **head},
+            "items": {
+                "grad": {"points": 10, "checks": ["dx_da_formula", "dx_da_true"]},
+                "degenerate": {"points": 0, "checks": ["degenerate_behaviour"], "degenerate": True},
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("assignment", rubric.ASSIGNMENTS)
+def test_default_rubric_loads_and_totals_100(assignment: str) -> None:
+    loaded = rubric.load(None, assignment)
+    assert loaded.assignment == assignment
+    assert loaded.max_score == 100
+    assert any(i.degenerate and i.points == 0 for i in loaded.items)
+
+
+@pytest.mark.parametrize("assignment", rubric.ASSIGNMENTS)
+def test_default_rubric_names_only_checks_the_judge_makes(assignment: str) -> None:
+    target = candidates.reference(assignment)
+    names = {"degenerate_behaviour"}  # only at exactly degenerate points
+    for case in [c for c in frozen.load_cases(assignment) if not c.degenerate][:3]:
+        kind = "map" if isinstance(case, MapCase) else "curve"
+        observation = probe.observe(checks.wire_for(case), target.candidate(kind))
+        names.update(c.name for c in checks.judge(case, observation))
+    for item in rubric.load(None, assignment).items:
+        assert set(item.checks) <= names, (item.name, set(item.checks) - names)
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ({"rubric": {"assignment": "nope"}, "items": {"a": {}}}, "assignment='nope'"),
+        ({"rubric": {"assignment": "implicit"}}, "no [items.NAME]"),
+        ({"rubric": {"assignment": "implicit"}, "items": {"a": {"points": -1}}}, "points=-1"),
+        ({"rubric": {"assignment": "implicit"}, "items": {"a": {"visibility": "x"}}}, "visibility"),
+        ({"rubric": {"assignment": "implicit"}, "items": {"a": {"pionts": 1}}}, "unknown keys"),
+        ({"rubric": {"assignment": "implicit", "scoring": "most"}, "items": {"a": {}}}, "scoring"),
+    ],
+)
+def test_rubric_errors_name_the_problem(data: dict, words: str) -> None:
+    with pytest.raises(RubricError, match=words.replace("[", r"\[").replace("(", r"\(")):
+        rubric.parse(data)
+
+
+def test_rubric_scores_fraction_and_all() -> None:
+    results = [
+        CaseResult(CASE, (_check("dx_da_formula", "pass"), _check("dx_da_true", "pass"))),
+        CaseResult(CASE, (_check("dx_da_formula", "fail", hint="sign"),)),
+        CaseResult(CASE, (_check("call", "error"),), ran=False, note="raised"),
+        CaseResult(CASE, (_check("call", "error"),), ran=False, note="timeout"),
+    ]
+    fraction = rubric.score(_rubric(scoring="fraction"), results)[0]
+    assert (fraction.passed, fraction.counted, fraction.score) == (1, 4, 2.5)
+    assert fraction.hint == "sign"
+    assert rubric.score(_rubric(scoring="all"), results)[0].score == 0
+
+
+def test_rubric_reports_degenerate_cases_apart() -> None:
+    results = [
+        CaseResult(CASE, (_check("dx_da_formula", "pass"),)),
+        CaseResult(
+            DEGENERATE,
+            (
+                _check("dx_da_formula", "degenerate", DEGENERATE),
+                _check("degenerate_behaviour", "fail", DEGENERATE),
+            ),
+        ),
+    ]
+    grad, degenerate = rubric.score(_rubric(), results)
+    assert (grad.score, grad.counted, grad.degenerate) == (10, 1, 1)
+    assert (degenerate.score, degenerate.counted, degenerate.status) == (0, 1, "fail")
+
+
+def _graded(name: str = "a<b>.py", status: str = "graded") -> Graded:
+    used = _rubric()
+    results = [CaseResult(CASE, (_check("dx_da_formula", "fail", hint="<b>sign</b>"),))]
+    return Graded(
+        name,
+        Path("/somewhere") / name,
+        "fixed_point",
+        status,
+        used,
+        items=rubric.score(used, results),
+        cases=results,
+        output="<script>alert(1)</script>",
+        output_total=26,
+    )
+
+
+def test_gradebook_csv_has_the_lms_columns_and_no_paths() -> None:
+    text = gradebook.to_csv([_graded(), _graded("b.py", "syntax error")])
+    lines = text.splitlines()
+    assert lines[0].startswith("submission,assignment,score,max_score,status")
+    assert lines[1].startswith("a<b>.py,fixed_point,0,10,graded")
+    assert "/somewhere" not in text
+    assert text == gradebook.to_csv([_graded(), _graded("b.py", "syntax error")])
+
+
+def test_gradebook_html_escapes_submission_text() -> None:
+    page = gradebook.student_report(_graded())
+    assert "<script>alert" not in page
+    assert "&lt;b&gt;sign&lt;/b&gt;" in page
+    book = gradebook.to_html([_graded()])
+    assert "a&lt;b&gt;.py" in book
+    assert "iv-sortable" in book
+
+
+def test_gradescope_results_format() -> None:
+    payload = gradescope.results(_graded())
+    assert payload["score"] == 0
+    assert payload["visibility"] == "visible"
+    (test,) = [t for t in payload["tests"] if t["max_score"] == 10]
+    assert set(test) == {
+        "name",
+        "score",
+        "max_score",
+        "status",
+        "output",
+        "output_format",
+        "visibility",
+    }
+    assert test["status"] == "failed"
+    assert "Likely mistake: <b>sign</b>" in test["output"]
+    json.dumps(payload, allow_nan=False)
+    assert all(math.isfinite(t["score"]) for t in payload["tests"])
+
+
+def test_gradescope_bundle_is_complete_and_reproducible(tmp_path: Path) -> None:
+    first = gradescope.bundle(tmp_path / "one", assignment="fixed_point")
+    second = gradescope.bundle(tmp_path / "two", assignment="fixed_point")
+    assert first.read_bytes() == second.read_bytes()
+    with zipfile.ZipFile(first) as zf:
+        names = set(zf.namelist())
+        assert {"setup.sh", "run_autograder", "pyproject.toml"} <= names
+        assert "reports/worker.py" in names
+        assert "properties/probe.py" in names
+        assert any(n.startswith("properties/data/fixed_point") for n in names)
+        for script in ("setup.sh", "run_autograder"):
+            assert zf.getinfo(script).external_attr >> 16 & stat.S_IXUSR
+        assert "--assignment fixed_point" in zf.read("run_autograder").decode()
+        assert "torch==2.13.0" in zf.read("setup.sh").decode()
