@@ -78,10 +78,15 @@ def draw(strategy: Any, n: int, seed: int) -> list[Any]:
     """``n`` distinct examples of ``strategy``, deterministically from ``seed``.
 
     Runs a Hypothesis test in its generate phase only (no shrinking, no database)
-    and keeps what it draws; the same seed and Hypothesis version give the same list.
+    and keeps what it draws; the same seed and Hypothesis version give the same list,
+    whatever was imported before (``profiles.pin_draws``).
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
+
+    from properties.profiles import pin_draws
+
+    pin_draws()
 
     seen: dict[str, Any] = {}
 

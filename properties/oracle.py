@@ -415,20 +415,31 @@ def basin(curve: Curve, x: Any, y_true: Any, *, reach: float | None = None) -> t
 
 
 def _scan(g: Callable[[float], float], y: float, direction: float, reach: float) -> float:
-    """Distance from ``y`` to the first sign change (or non-finite value) of ``g``."""
+    """Distance from ``y`` to the first sign change (or non-finite value) of ``g``.
+
+    The sign is taken at ``y`` itself (or, where ``g(y) == 0``, a little off it),
+    and ``g`` is sampled at distances ``reach / 128 * 2**-k`` (``k = 12 .. 1``)
+    before the uniform grid of 128 steps, so a change close to ``y`` is not
+    stepped over.  Returns the last distance sampled before the change.
+    """
     steps = 128
+    grid = [reach / steps * 2.0**-k for k in range(12, 0, -1)]
+    grid += [reach * i / steps for i in range(1, steps + 1)]
     try:
-        start = g(y + direction * reach / steps / 4)
+        start = g(y)
+        if start == 0 or not math.isfinite(start):
+            start = g(y + direction * grid[0] / 2)
     except (ValueError, ZeroDivisionError, OverflowError):
-        return reach / steps
-    for i in range(1, steps + 1):
-        t = reach * i / steps
+        return grid[0] / 2
+    previous = grid[0] / 2
+    for t in grid:
         try:
             value = g(y + direction * t)
         except (ValueError, ZeroDivisionError, OverflowError):
-            return t - reach / steps
+            return previous
         if not math.isfinite(value) or value * start <= 0:
-            return t - reach / steps if i > 1 else reach / steps / 2
+            return previous
+        previous = t
     return reach
 
 
@@ -633,6 +644,20 @@ def map_case(
     )
 
 
+def _cast_to(dtype: str) -> Callable[[float], float]:
+    """Rounding of a float to ``dtype`` (float32 overflows to +-inf, as in torch)."""
+    if dtype != "float32":
+        return float
+
+    def cast(value: float) -> float:
+        try:
+            return _to_float32(value)
+        except OverflowError:
+            return math.copysign(math.inf, value)
+
+    return cast
+
+
 def _to_float32(value: float) -> float:
     import struct
 
@@ -713,7 +738,10 @@ def map_case_from_curve(
         dtype: "float64" or "float32".
         scalar: 0-d ``a`` and ``x`` (else shape ``(1,)``, indexed ``a[0]``, ``x[0]``).
         position: in ``[-1, 1]``: where ``x0`` sits in the interval around ``x*``
-            on which ``|1 - alpha F_y| <= (1 + |rho|) / 2`` (a sure contraction).
+            on which ``|1 - alpha F_y| <= (1 + |rho|) / 2`` (a sure contraction;
+            its edges are the exact roots for polynomial curves).  ``x0`` is then
+            moved toward ``x*`` until plain iteration in ``dtype`` and the adjoint
+            iteration both stop at the case's ``tol`` (``_settling_start``).
         exact_root: the root (e.g. ``CurveCase.y_true``) when already known.
 
     Raises:
@@ -732,21 +760,17 @@ def map_case_from_curve(
         )
     compiled = _compiled(curve.source)
     x_f, a_f = float(y_true), float(x_exact)
-    bound = (1 + abs(rho)) / 2
-    contracting = lambda y: bound - abs(1 - float(alpha_) * compiled.F_y_float(a_f, y))  # noqa: E731
-    reach = max(1.0, abs(x_f))
-    lo = _scan(contracting, x_f, -1.0, reach)
-    hi = _scan(contracting, x_f, +1.0, reach)
+    alpha_q = Fraction(str(alpha_))
     # |g'| <= bound < 1 on the symmetric interval [x* - r, x* + r] keeps every
     # iterate inside it (mean value theorem); an asymmetric one would not when
     # rho < 0 makes the iteration jump to the shorter side.
-    radius = min(lo, hi)
-    x0 = x_f + position * radius * 0.9
+    bound = (1 + abs(rho)) / 2
+    radius = _contraction_radius(compiled, alpha_q, x_exact, y_true, bound)
     xs, as_ = _map_symbols(1, 1, scalar=scalar)
     texts = None
+    g_terms: dict[tuple[int, int], Fraction] | None = None
     if compiled.terms is not None:
         # g(a, x) = x - alpha F(a, x): the curve's (x, y) become (a, x).
-        alpha_q = Fraction(str(alpha_))
         g_terms = {(i, j): -alpha_q * Fraction(p, q) for i, j, p, q in compiled.terms}
         g_terms[(0, 1)] = g_terms.get((0, 1), Fraction(0)) + 1
         torch_names = ("a", "x") if scalar else ("a[0]", "x[0]")
@@ -769,6 +793,11 @@ def map_case_from_curve(
         term_scale = sum(abs(p * a_f**i * x_f**j / q) for i, j, p, q in compiled.terms)
     else:
         term_scale = 1.0 + abs(compiled.F_float(a_f, x_f))
+    scale = abs(x_f) + abs(float(alpha_)) * term_scale
+    # The tol map_case will give the case (its magnitude is max(scale, |x*|, |a|)).
+    tol = fixed_point_tol(dtype, max(scale, abs(x_f), abs(a_f)), rho)
+    g_float, g_x_float = _float_map(compiled, g_terms, alpha_q, x_exact, dtype)
+    x0 = _settling_start(g_float, g_x_float, x_f, position * radius * 0.9, tol, rho, dtype)
     return map_case(
         "curve-map",
         [g] if g is not None else [],
@@ -779,10 +808,186 @@ def map_case_from_curve(
         guess=[y_true],
         dtype=dtype,
         scalar=scalar,
-        scale=abs(x_f) + abs(float(alpha_)) * term_scale,
+        scale=scale,
         evaluate=evaluate,
         texts=texts,
     )
+
+
+def _contraction_radius(
+    compiled: _CompiledCurve, alpha: Fraction, a: Fraction, x_star: Any, bound: float
+) -> float:
+    """The largest ``r <= max(1, |x*|)`` with ``|1 - alpha F_y(a, y)| <= bound`` on
+    ``[x* - r, x* + r]``.
+
+    For a polynomial ``F`` the interval ends at the nearest root of
+    ``alpha F_y(a, .) = 1 -+ bound`` (``numpy.roots``, nearly real pairs counted): a scan
+    on a grid can step over a narrow spike of ``|g'|`` or, when ``g'`` leaves the
+    band within the first step, miss the edge altogether.  Other curves are scanned
+    (``_scan``, anchored at ``x*`` itself, where ``|g'| = |rho| < bound``).
+    """
+    x_f = float(_mp(x_star))
+    reach = max(1.0, abs(x_f))
+    if compiled.terms_y is not None:
+        import numpy as np
+
+        scaled = [alpha * c for c in _coefficients_at(compiled.terms_y, a)] or [Fraction(0)]
+        radius = reach
+        for level in (1 - Fraction(bound), 1 + Fraction(bound)):
+            shifted = [float(c) for c in (*scaled[:-1], scaled[-1] - level)]
+            if len(shifted) < 2:  # g' is constant (= rho): no edge
+                continue
+            for root in np.roots(shifted):
+                # A nearly real pair is a near-double root: |g'| comes close to the
+                # bound there; counting it only makes the interval smaller.
+                if abs(root.imag) <= 1e-6 * max(1.0, abs(root.real)):
+                    radius = min(radius, abs(float(root.real) - x_f))
+        return radius
+    a_f, alpha_f = float(a), float(alpha)
+
+    def contracting(y: float) -> float:
+        return bound - abs(1 - alpha_f * compiled.F_y_float(a_f, y))
+
+    return min(_scan(contracting, x_f, -1.0, reach), _scan(contracting, x_f, +1.0, reach))
+
+
+#: Iterations the generation-time rehearsal of a curve-map allows (a correct loop
+#: needs a few hundred at ``|rho| = 0.95``; tests allow 20000).
+_REHEARSAL_LIMIT = 5000
+#: Halvings of ``x0 - x*`` tried before starting at ``x*`` itself.
+_REHEARSAL_TRIES = 40
+
+
+def _float_map(
+    compiled: _CompiledCurve,
+    g_terms: dict[tuple[int, int], Fraction] | None,
+    alpha: Fraction,
+    a: Fraction,
+    dtype: str,
+) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """``g(x) = x - alpha F(a, x)`` and ``g'(x)`` evaluated in ``dtype``.
+
+    Polynomials are evaluated term by term in the order and precision of the
+    torch source (``format_polynomial``), so float32 rounding noise is rehearsed;
+    other curves in float64, rounded to ``dtype``.
+    """
+    if g_terms is None:
+        a_f, alpha_f = float(a), float(alpha)
+        cast = _cast_to(dtype)
+        return (
+            lambda x: cast(x - alpha_f * compiled.F_float(a_f, x)),
+            lambda x: cast(1 - alpha_f * compiled.F_y_float(a_f, x)),
+        )
+    if dtype == "float32":
+        import numpy as np
+
+        number: Callable[[Any], Any] = np.float32
+    else:
+        number = float
+    a_t = number(float(a))
+    ordered = sorted(g_terms.items(), key=lambda t: (-(t[0][0] + t[0][1]), -t[0][0]))
+    # (coefficient * a**i, j) per term, rounded as torch rounds them.
+    value_terms = [(number(float(c)) * a_t**i, j) for (i, j), c in ordered if c]
+    slope_terms = [(number(float(c * j)) * a_t**i, j - 1) for (i, j), c in ordered if c and j]
+
+    def evaluate(terms: list[tuple[Any, int]], x: float) -> float:
+        x_t, total = number(x), number(0)
+        with _quiet_floats():
+            for coefficient, j in terms:
+                total = total + (coefficient * x_t**j if j else coefficient)
+        return float(total)
+
+    return (lambda x: evaluate(value_terms, x)), (lambda x: evaluate(slope_terms, x))
+
+
+def _quiet_floats() -> Any:
+    """Overflow in a rehearsal is a result (non-finite), not a warning."""
+    import numpy as np
+
+    return np.errstate(all="ignore")
+
+
+def _rehearse(
+    g: Callable[[float], float],
+    g_x: Callable[[float], float],
+    x0: float,
+    x_star: float,
+    tol: float,
+    rho: float,
+    cast: Callable[[float], float],
+) -> bool:
+    """Whether plain iteration from ``x0`` and the adjoint iteration both stop.
+
+    HIPS's loop ``x <- g(x)`` until ``|x - x_prev| <= tol`` must stop within
+    ``_REHEARSAL_LIMIT`` steps at most ``1.25 tol max(|rho|, 1/2) / (1 - rho)``
+    (plus a little noise) from ``x*``, which is what a linear map of rate ``rho``
+    gives; then ``u <- v + g'(x) u`` (``|v| = 2``, at the returned ``x``) must stop
+    at the same ``tol``.
+    """
+    try:
+        return _rehearse_loops(g, g_x, x0, x_star, tol, rho, cast)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return False
+
+
+def _rehearse_loops(
+    g: Callable[[float], float],
+    g_x: Callable[[float], float],
+    x0: float,
+    x_star: float,
+    tol: float,
+    rho: float,
+    cast: Callable[[float], float],
+) -> bool:
+    x = cast(x0)
+    for _ in range(_REHEARSAL_LIMIT):
+        x_next = g(x)
+        if not math.isfinite(x_next):
+            return False
+        if abs(x_next - x) <= tol:
+            break
+        x = x_next
+    else:
+        return False
+    if abs(x_next - x_star) > tol * (1.25 * max(abs(rho), 0.5) / (1 - rho) + 0.1):
+        return False
+    slope = g_x(x_next)
+    if not abs(slope) < 1:
+        return False
+    v = u = cast(2.0)
+    for _ in range(_REHEARSAL_LIMIT):
+        u_next = cast(v + cast(slope * u))
+        if not math.isfinite(u_next):
+            return False
+        if abs(u_next - u) <= tol:
+            return True
+        u = u_next
+    return False
+
+
+def _settling_start(
+    g: Callable[[float], float],
+    g_x: Callable[[float], float],
+    x_star: float,
+    offset: float,
+    tol: float,
+    rho: float,
+    dtype: str,
+) -> float:
+    """``x* + offset``, halved toward ``x*`` until ``_rehearse`` succeeds in ``dtype``.
+
+    Inside the contraction interval the iteration converges in exact arithmetic;
+    the rehearsal also catches what the interval cannot: float32 rounding, a
+    stopping point where ``g'`` has drifted far from ``rho``.  Starting at ``x*``
+    (rounded) is the last resort: the first step then stops.
+    """
+    cast = _cast_to(dtype)
+    for _ in range(_REHEARSAL_TRIES):
+        x0 = cast(x_star + offset)
+        if _rehearse(g, g_x, x0, x_star, tol, rho, cast):
+            return x_star + offset
+        offset /= 2
+    return x_star
 
 
 def sqrt_map(

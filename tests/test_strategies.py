@@ -7,12 +7,14 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+import sympy
 import torch
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from properties import oracle, records, strategies
+from properties import curves, oracle, records, strategies
+from properties.curves import X, Y
 from properties.records import CurveCase, MapCase
 
 #: For tests that assert on a whole sample (coverage of families, signs, ...):
@@ -313,3 +315,66 @@ def test_float32_tol_lets_correct_forward_and_adjoint_iterations_stop() -> None:
             abs(float(x_star.reshape(-1)[i]) - float(case.x_star[i])) for i in range(case.m)
         )
         assert error <= 25 * case.tol + 1e-5 * (1 + abs(float(case.x_star[0])))
+
+
+def test_draws_do_not_depend_on_which_local_modules_are_imported(tmp_path, monkeypatch) -> None:
+    # Hypothesis draws literals harvested from every local module in sys.modules; a
+    # module imported between two derandomized runs must not change what they draw.
+    import importlib
+    import sys
+
+    strategy = st.tuples(
+        strategies.map_cases(dtypes="float32", min_abs_rho=0.85), st.integers(0, 2**32)
+    )
+    before = [(records.to_json(c), s) for c, s in sample(strategy, 20)]
+    module = tmp_path / "many_constants.py"
+    # Hypothesis keeps integers outside (-100, 100), up to 1024 literals a module.
+    literals = ", ".join(str(v) for v in range(100, 2**20, 2053))
+    module.write_text(f"VALUES = [{literals}, 4294967296, 354, 0.8125]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "many_constants", raising=False)
+    importlib.import_module("many_constants")
+    after = [(records.to_json(c), s) for c, s in sample(strategy, 20)]
+    assert after == before
+
+
+def _iteration_case(position: float) -> MapCase:
+    # Seed 354 of the float32 test once drew this quintic curve-map (rho = -0.95):
+    # |g'| leaves (1 + |rho|) / 2 within 0.0015 of x* = 1.375 on the left, inside the
+    # first step of the old grid scan, which then put x0 at x* - 0.059 (g' = -2 there).
+    a, x = sympy.symbols("a x")
+    g = sympy.sympify(
+        "105/779*a**5 + 525/779*a**4*x - 525/779*a**3*x**2 + 525/779*a**2*x**3"
+        " - 315/779*a*x**4 + 210/779*x**5 - 315/779*a**4 + 105/779*a**3*x"
+        " - 210/779*a**2*x**2 + 210/779*a*x**3 + 105/779*x**4 - 525/779*a**3"
+        " + 525/779*a**2*x + 210/779*a*x**2 + 315/779*x**3 + 420/779*a**2"
+        " - 105/779*a*x + 525/779*x**2 + 210/779*a - 129393334499/7937075200*x"
+        " + 886741149189/63496601600",
+        locals={"a": a, "x": x},
+    )
+    F = sympy.expand((x - g).subs({a: X, x: Y}, simultaneous=True))
+    curve = curves.user_curve(str(F))
+    return oracle.map_case_from_curve(
+        curve,
+        Fraction(7, 4),
+        1,
+        exact_root="1.375",
+        dtype="float32",
+        scalar=False,
+        position=position,
+    )
+
+
+@pytest.mark.parametrize("position", [-1.0, -0.3, 0.3, 1.0])
+def test_curve_map_start_lies_where_the_map_contracts(position: float) -> None:
+    case = _iteration_case(position)
+    assert case.rho == pytest.approx(-0.9466, abs=1e-4)
+    a, _ = tensors(case, torch.float32)
+    x0 = torch.tensor(case.x0, dtype=torch.float32, requires_grad=True)
+    slope = torch.autograd.grad(f_value(case, x0, a).sum(), x0)[0]
+    assert abs(float(slope)) <= (1 + abs(case.rho)) / 2
+    x_star, _ = iterate(lambda x: f_value(case, x, a), x0.detach(), case.tol)
+    x = x_star.detach().requires_grad_(True)
+    out = f_value(case, x, a)
+    v = torch.tensor([2.0])
+    iterate(lambda u: v + torch.autograd.grad(out, x, u, retain_graph=True)[0], v, case.tol)
