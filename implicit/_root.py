@@ -249,8 +249,9 @@ def _newton(
     iterations = torch.zeros(batch_shape, dtype=torch.long, device=y.device)
     scale = singular_values(J)[1]
     sqrt_tol = math.sqrt(tol)
+    any_broken = False
     for _ in range(max_iter):
-        active = ~(converged | broken)
+        active = ~(converged | broken) if any_broken else ~converged
         if not bool(active.any()):
             break
         # Bookkeeping costs as much as evaluating F on big batches: masks are
@@ -262,15 +263,15 @@ def _newton(
             finite = torch.isfinite(step_size)
             broken |= active & ~finite
             active &= finite
-            all_active = False
+            all_active, any_broken = False, True
         if not all_active:
             step = torch.where(_per_problem(active, event_ndim), step, 0.0)
             step_size = torch.where(active, step_size, 0.0)
-        y_size = _residual(y, event_ndim).clamp_(min=1)
-        done = step_size <= tol * y_size
+        relative_step = step_size / _residual(y, event_ndim).clamp_(min=1)
+        done = relative_step <= tol
         # In Newton's quadratic regime take full steps: near the root the residual
         # sits at rounding level and a line search would only stall.
-        near = step_size <= sqrt_tol * y_size
+        near = relative_step <= sqrt_tol
         if bool(done.all()):
             # Every step is below tol: take it and stop, without another
             # evaluation (F_y there differs from the last one by O(tol)).
@@ -278,15 +279,15 @@ def _newton(
             iterations += active
             converged |= active
             break
-        t = torch.ones(batch_shape, dtype=y.dtype, device=y.device)
-        for k in range(max_backtracks):
-            y_try = y + step if k == 0 else y + _per_problem(t, event_ndim) * step
+        t: torch.Tensor | float = 1.0  # a tensor once some problem backtracks
+        for _ in range(max_backtracks):
+            y_try = y + step if isinstance(t, float) else y + _per_problem(t, event_ndim) * step
             value_try, J_try = evaluate(y_try)
             residual_try = _residual(value_try, event_ndim)
             ok = near | (residual_try <= (1 - 1e-4 * t) * residual)
             if bool(ok.all()):
                 break
-            t = torch.where(ok, t, t / 2)
+            t = torch.where(ok, t, torch.as_tensor(t, dtype=y.dtype) / 2)
         stalled = near & (residual_try >= residual)  # the rounding floor: no more to gain
         y, value, J, residual = y_try, value_try, J_try, residual_try
         iterations += active
