@@ -225,8 +225,6 @@ def test_root_find_double_root_of_a_polynomial_is_singular_not_a_huge_gradient()
 def test_root_find_line_search_rescues_newton_where_full_steps_diverge() -> None:
     # Plain Newton on atan(y) = x from |y0| > 1.39 overshoots further each step.
     x = t([0.5, -0.2, 1.0], requires_grad=True)
-    y, info = root_find(
-        lambda x, y: torch.atan(y) - x, x, t([5.0, -8.0, 0.0]), return_info=True
-    )
+    y, info = root_find(lambda x, y: torch.atan(y) - x, x, t([5.0, -8.0, 0.0]), return_info=True)
     torch.testing.assert_close(y.detach(), torch.tan(x.detach()), rtol=1e-14, atol=0)
     assert bool(info.converged.all())
