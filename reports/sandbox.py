@@ -231,7 +231,10 @@ _TRIAL = (
     "try:\n    s.connect(('192.0.2.1', 80)); net = 'open'\n"
     "except OSError as e:\n    net = 'cut' if e.errno in (101, 99) else 'open'\n"
     "hidden = all(not os.listdir(d) for d in {dirs!r})\n"
-    "print(net, hidden, os.getuid(), os.getcwd() == {work!r})\n"
+    "def readable(d):\n"
+    "    try:\n        return bool(os.listdir(d))\n"
+    "    except OSError:\n        return False\n"
+    "print(net, hidden, os.getuid(), os.getcwd() == {work!r}, all(map(readable, {sites!r})))\n"
 )
 
 
@@ -253,15 +256,49 @@ def detect_isolation() -> Isolation:
             None,
             ("unshare/setpriv not found: the network is NOT cut and submissions run as root.",),
         )
-    trial = Isolation(True, NOBODY, ())
+    done = _trial(Isolation(True, NOBODY, ()))
+    if isinstance(done, str):
+        return Isolation(False, None, (f"Namespaces unavailable ({done}): network NOT cut.",))
+    if done.returncode == 0 and done.stdout.strip() == f"cut True {NOBODY} True True":
+        return Isolation(
+            True,
+            NOBODY,
+            (
+                "Workers run without network (unshare --net), as user nobody, with the "
+                "reference packages hidden and a private size-capped working folder.",
+            ),
+        )
+    if done.returncode == 0 and done.stdout.strip() == f"cut True {NOBODY} True False":
+        # The Python environment (torch) is not readable by nobody, e.g. a venv
+        # under /root or tox's private .tox folder: keep the namespaces, stay root.
+        return Isolation(
+            True,
+            None,
+            (
+                "Workers run without network (unshare --net), with the reference packages "
+                "hidden and a private size-capped working folder, but as root: this Python "
+                "environment is not readable by user nobody (install it in a world-readable "
+                "folder to drop privileges).",
+            ),
+        )
+    why = (done.stderr.strip() or done.stdout.strip())[-300:]
+    return Isolation(
+        False,
+        None,
+        (f"unshare --net failed here ({why!r}): the network is NOT cut; running as root.",),
+    )
+
+
+def _trial(isolation: Isolation) -> subprocess.CompletedProcess[str] | str:
+    """Run the isolation trial in a throwaway folder; a string says why it could not run."""
     with tempfile.TemporaryDirectory(prefix="iv-trial-") as tmp:
         os.chmod(tmp, 0o711)
         work = Path(tmp, "work")
         work.mkdir()
-        code = _TRIAL.format(dirs=hidden_dirs(), work=str(work))
-        command = _wrap([sys.executable, "-I", "-S", "-c", code], work, trial, Limits())
+        code = _TRIAL.format(dirs=hidden_dirs(), work=str(work), sites=site_dirs())
+        command = _wrap([sys.executable, "-I", "-S", "-c", code], work, isolation, Limits())
         try:
-            done = subprocess.run(
+            return subprocess.run(
                 command,
                 capture_output=True,
                 text=True,
@@ -271,23 +308,7 @@ def detect_isolation() -> Isolation:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return Isolation(False, None, (f"Namespaces unavailable ({exc}): network NOT cut.",))
-    expected = f"cut True {NOBODY} True"
-    if done.returncode == 0 and done.stdout.strip() == expected:
-        return Isolation(
-            True,
-            NOBODY,
-            (
-                "Workers run without network (unshare --net), as user nobody, with the "
-                "reference packages hidden and a private size-capped working folder.",
-            ),
-        )
-    why = (done.stderr.strip() or done.stdout.strip())[-300:]
-    return Isolation(
-        False,
-        None,
-        (f"unshare --net failed here ({why!r}): the network is NOT cut; running as root.",),
-    )
+            return str(exc)
 
 
 class _Drain(threading.Thread):
