@@ -152,3 +152,14 @@ def test_map(request):
 def test_plain():
     assert True
 """
+
+
+#: Warnings are errors in the nested pytest runs of our tests, except one that
+#: only nesting causes: the outer process has already imported the plugin's
+#: packages, so the inner run cannot mark them for assertion rewriting.
+STRICT_WARNINGS = (
+    "-W",
+    "error",
+    "-W",
+    "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
+)

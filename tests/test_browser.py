@@ -47,7 +47,11 @@ def failing_report(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("FAKE_HOSTILE", HOSTILE)
     pytester.makepyfile(test_fake=samples.FAKE_SUITE)
     result = pytester.runpytest(
-        "-W", "error", "--html=report.html", "--self-contained-html", "--target", "sign_error.py"
+        *samples.STRICT_WARNINGS,
+        "--html=report.html",
+        "--self-contained-html",
+        "--target",
+        "sign_error.py",
     )
     result.assert_outcomes(failed=4, passed=1, skipped=1)
     return pytester.path / "report.html"

@@ -54,7 +54,7 @@ def _run_fake_suite(pytester: pytest.Pytester, *args: str, **env: str) -> pytest
     for key, value in env.items():
         pytester._monkeypatch.setenv(key, value)
     return pytester.runpytest(
-        "-W", "error", "--html=out/report.html", "--self-contained-html", *args
+        *samples.STRICT_WARNINGS, "--html=out/report.html", "--self-contained-html", *args
     )
 
 
@@ -178,7 +178,7 @@ def test_hypothesis_statistics_move_into_the_report(pytester: pytest.Pytester) -
             event("<b>family</b>: circle")
         """
     )
-    result = pytester.runpytest("-W", "error", "--html=r.html", "--self-contained-html")
+    result = pytester.runpytest(*samples.STRICT_WARNINGS, "--html=r.html", "--self-contained-html")
     result.assert_outcomes(passed=1)
     (test,) = rows(report_data(pytester.path / "r.html")).values()
     stats = [e["content"] for e in test["extras"] if "Hypothesis statistics" in e["content"]]
@@ -198,7 +198,7 @@ def test_report_works_with_xdist(pytester: pytest.Pytester) -> None:
 
 def test_no_report_no_extras(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_fake=samples.FAKE_SUITE)
-    result = pytester.runpytest("-W", "error")
+    result = pytester.runpytest(*samples.STRICT_WARNINGS)
     result.assert_outcomes(passed=5, skipped=1)
 
 
@@ -235,7 +235,7 @@ def test_shrunk_hypothesis_example_is_shown_with_how_to_reproduce(
             assert all(c.status != "fail" for c in checks)
         """
     )
-    result = pytester.runpytest("-W", "error", "--html=r.html", "--self-contained-html")
+    result = pytester.runpytest(*samples.STRICT_WARNINGS, "--html=r.html", "--self-contained-html")
     result.assert_outcomes(failed=1)
     (test,) = rows(report_data(pytester.path / "r.html")).values()
     assert "x = 0.3" in test["point"]  # the shrunk example (n = 3), not the last one tried
