@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -103,14 +104,21 @@ def _check_assignment(assignment: str | None) -> None:
         raise TargetError(f"assignment={assignment!r} must be one of {ASSIGNMENTS} (or None).")
 
 
+_AST_LOCK = threading.Lock()
+
+
 def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
     functions = {
         n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    for node in tree.body:  # fixed_point = something_else also counts
+    for node in tree.body:  # fixed_point = ... and from x import fixed_point also count
         if isinstance(node, ast.Assign):
             functions |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported = {(a.asname or a.name).split(".")[0] for a in node.names}
+            functions |= imported
+            classes |= imported
     return functions, classes
 
 
@@ -124,7 +132,9 @@ def infer_assignment(path: str | Path) -> str:
     """
     path = Path(path)
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"), filename=str(path))
+        source = path.read_text(encoding="utf-8", errors="replace")
+        with _AST_LOCK:  # ast.parse is not thread-safe in CPython 3.11.7 (gh-106905)
+            tree = ast.parse(source, filename=str(path))
     except OSError as exc:
         raise TargetError(f"Cannot read the target file {path}: {exc}.") from exc
     except SyntaxError as exc:

@@ -22,7 +22,6 @@ score and the same CSV bytes; a submission that hangs costs at most
 from __future__ import annotations
 
 import argparse
-import ast
 import concurrent.futures
 import dataclasses
 import math
@@ -33,6 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from properties import candidates
 from properties.records import CheckResult, CurveCase, MapCase
 
 from . import gradebook
@@ -112,26 +112,13 @@ def infer_assignment(path: Path) -> str | None:
     """The assignment a file is written for, from its top-level names (never run).
 
     Returns:
-        "fixed_point" if it defines ``fixed_point``; "implicit" if it defines
-        ``Implicit`` or ``implicit``; None when it defines neither or does not parse.
+        "fixed_point" or "implicit" (``properties.candidates.infer_assignment``),
+        or None when the file defines neither or does not parse.
     """
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (SyntaxError, ValueError, OSError):
+        return candidates.infer_assignment(path)
+    except candidates.TargetError:
         return None
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    if "fixed_point" in names:
-        return "fixed_point"
-    if names & {"Implicit", "implicit"}:
-        return "implicit"
-    return None
 
 
 # -- cases and judging -------------------------------------------------------------
