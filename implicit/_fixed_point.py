@@ -204,9 +204,7 @@ def fixed_point(
     def F(a_in: Any, x: torch.Tensor) -> torch.Tensor:
         return f(a_in)(x) - x
 
-    def solver(
-        x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]
-    ) -> tuple[Any, RootInfo, Any, Any]:
+    def solver(x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
         a_in = a_parts if tuple_a else a_parts[0]
         with torch.no_grad():
             x_star, iterations, gap = _METHODS[method](
@@ -226,7 +224,7 @@ def fixed_point(
         _apply_policy(info, what, max_iter, tol, on_failure)
         if bool((info.singular | ~info.converged).any()):
             x_star = torch.full_like(x_star, math.nan)
-        return x_star, info, torch.ones_like(sigma_min), J
+        return x_star, info, torch.ones_like(sigma_min)
 
     spec = _Spec(F, tuple_a, event_ndim, singular_tol, on_failure, what)
     x, *diagnostics = _ImplicitFunction.apply(spec, solver, x0, *a_parts)

@@ -39,7 +39,12 @@ def jacobian(
     m = math.prod(event_shape)
     if m == 1:  # the common scalar case: one vjp with ones, no stacking
         (row,) = torch.autograd.grad(
-            value, y, torch.ones_like(value), create_graph=create_graph, allow_unused=True
+            value,
+            y,
+            torch.ones_like(value),
+            retain_graph=True,
+            create_graph=create_graph,
+            allow_unused=True,
         )
         row = torch.zeros_like(y) if row is None else row
         return row.reshape(*batch_shape, 1, 1)

@@ -77,7 +77,7 @@ class _ImplicitFunction(torch.autograd.Function):
     def forward(
         spec: _Spec, solver: Callable[..., Any], y0: torch.Tensor, *xs: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        y, info, scale, J = solver(y0, tuple(x.detach() for x in xs))
+        y, info, scale = solver(y0, tuple(x.detach() for x in xs))
         return (
             y,
             info.converged,
@@ -86,7 +86,6 @@ class _ImplicitFunction(torch.autograd.Function):
             info.sigma_min,
             info.singular,
             scale,
-            J,
         )
 
     @staticmethod
@@ -96,13 +95,13 @@ class _ImplicitFunction(torch.autograd.Function):
         ctx.mark_non_differentiable(*diagnostics)
         ctx.spec = spec
         ctx.y0_like = (y0.shape, y0.dtype)
-        ctx.save_for_backward(*xs, y, *diagnostics[-2:])
-        ctx.save_for_forward(*xs, y, *diagnostics[-2:])
+        ctx.save_for_backward(*xs, y, diagnostics[-1])
+        ctx.save_for_forward(*xs, y, diagnostics[-1])
 
     @staticmethod
     def backward(ctx: Any, grad_y: torch.Tensor, *_: Any) -> tuple[torch.Tensor | None, ...]:
         spec: _Spec = ctx.spec
-        *xs, y, scale, J_star = ctx.saved_tensors
+        *xs, y, scale = ctx.saved_tensors
         needs = ctx.needs_input_grad[3:]
         # Under create_graph, keep the graph to x and to y (whose own backward is
         # this one): that is what makes the second derivative exact.  Views of x
@@ -116,9 +115,9 @@ class _ImplicitFunction(torch.autograd.Function):
                 xs_in = [x.detach().requires_grad_(n) for x, n in zip(xs, needs)]
                 y_in = y.detach().requires_grad_()
             value = _call(spec, tuple(xs_in), y_in)
-            # F_y from the solve is exact at y, but only a differentiable one
-            # serves double backward.
-            J = jacobian(value, y_in, spec.event_ndim, create_graph=True) if keep else J_star
+            # F_y at the returned y itself: the solve's last F_y is O(tol) away,
+            # which F_yy / F_y can magnify far beyond round-off (float32).
+            J = jacobian(value, y_in, spec.event_ndim, create_graph=keep)
             singular = _check_singular(spec, J, scale)
             _, event_shape = split(y.shape, spec.event_ndim)
             u = solve(J.mT, grad_y, event_shape)
@@ -130,8 +129,11 @@ class _ImplicitFunction(torch.autograd.Function):
                 else ()
             )
         grad_xs = [next(grads) if n else None for n in needs]
+        # F does not depend on this x: the derivative is zero, and under
+        # create_graph a zero that keeps x's graph, so that it can be differentiated.
         grad_xs = [
-            torch.zeros_like(x) if n and g is None else g for x, n, g in zip(xs, needs, grad_xs)
+            (x * 0 if keep else torch.zeros_like(x)) if n and g is None else g
+            for x, n, g in zip(xs, needs, grad_xs)
         ]
         grad_y0 = None
         if ctx.needs_input_grad[2]:
@@ -141,14 +143,14 @@ class _ImplicitFunction(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, _spec: Any, _solver: Any, _y0_dot: Any, *xs_dot: Any) -> tuple[Any, ...]:
         y_dot = _ImplicitFunction._y_dot(ctx, xs_dot)
-        return (y_dot, None, None, None, None, None, None, None)
+        return (y_dot, None, None, None, None, None, None)
 
     @staticmethod
     def _y_dot(ctx: Any, xs_dot: tuple[Any, ...]) -> torch.Tensor:
         """``dy = -F_y^{-1} (F_x dx)``, with torch.func so that it also runs under
         ``torch.func.jvp`` (where ``requires_grad_`` is not allowed)."""
         spec: _Spec = ctx.spec
-        *xs, y, scale, _ = ctx.saved_tensors
+        *xs, y, scale = ctx.saved_tensors
         tangents = tuple(torch.zeros_like(x) if t is None else t for x, t in zip(xs, xs_dot))
 
         # F_x dx as the vjp of a vjp (linear in w): torch.func.jvp would nest
@@ -302,7 +304,6 @@ def _newton(
         "residual": residual,
         "sigma_min": sigma_min,
         "scale": scale,
-        "J": J,
     }
 
 
@@ -349,7 +350,6 @@ def _lbfgs(
         "residual": residual,
         "sigma_min": sigma_min,
         "scale": scale,
-        "J": J,
     }
 
 
@@ -434,7 +434,7 @@ def root_find(
 
     what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
 
-    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any, Any]:
+    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
         def G(y: torch.Tensor) -> torch.Tensor:
             return F(xs if tuple_x else xs[0], y)
 
@@ -448,12 +448,7 @@ def root_find(
             singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * stats["scale"]),
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
-        # Failed problems carry NaN into the backward too, without a second warning.
-        failed = info.singular | ~info.converged
-        J = stats["J"]
-        if bool(failed.any()):
-            J = torch.where(failed[..., None, None], math.nan, J)
-        return y_star, info, stats["scale"], J
+        return y_star, info, stats["scale"]
 
     spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
     y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)

@@ -228,3 +228,26 @@ def test_root_find_line_search_rescues_newton_where_full_steps_diverge() -> None
     y, info = root_find(lambda x, y: torch.atan(y) - x, x, t([5.0, -8.0, 0.0]), return_info=True)
     torch.testing.assert_close(y.detach(), torch.tan(x.detach()), rtol=1e-14, atol=0)
     assert bool(info.converged.all())
+
+
+def test_root_find_float32_gradient_is_evaluated_at_the_returned_y() -> None:
+    # Found by the thorough profile: F_yy / F_y ~ 100 here, so an F_y taken at the
+    # solver's previous iterate (O(tol) away) was off by 3e-4 in float32.
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 4 * y**4 + x - 121 / 4 * y + 1795 / 64
+
+    x = torch.tensor(0.0, requires_grad=True)
+    y = root_find(F, x, torch.tensor(1.3125))
+    (dy_dx,) = torch.autograd.grad(y, x)
+    y64 = y.detach().double()
+    exact = -1 / (16 * y64**3 - 121 / 4)
+    assert abs(dy_dx.double() / exact - 1) <= 1e-5
+
+
+def test_root_find_second_derivative_when_F_does_not_depend_on_x() -> None:
+    x = t(0.0, requires_grad=True)
+    y = root_find(lambda x, y: y**2 + y / 2, x, t(0.05))
+    (dy_dx,) = torch.autograd.grad(y, x, create_graph=True)
+    (d2y_dx2,) = torch.autograd.grad(dy_dx, x)
+    assert dy_dx.item() == 0.0
+    assert d2y_dx2.item() == 0.0
