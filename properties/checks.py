@@ -154,6 +154,9 @@ def wire_for(case: Case, dtype: str | None = None) -> dict[str, Any]:
         # Finite differences cross the vertical tangent there: meaningless and slow.
         wire["skip"] = ["gradcheck"]
     x = float(case.x)
+    # Finite differences must stay well inside the distance to the vertical
+    # tangent, which shrinks like degeneracy**2 (e.g. 1 - x on a circle).
+    wire["gradcheck_eps"] = 1e-6 * min(1.0, case.degeneracy) ** 2
     h = 1e-2 * min(1.0, case.degeneracy) ** 2 * (1.0 + abs(x))
     wire["batch_x"] = [x, x + h, x - h]
     wire["batch_y0"] = [case.y0] * 3

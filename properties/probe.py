@@ -229,7 +229,8 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
             obs["batch"] = _curve_batch(wire, solve, F, dtype)
     if dtype == torch.float64 and "gradcheck" not in skip:
         with run.stage("gradcheck"):
-            obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0)
+            eps = float(wire.get("gradcheck_eps", _GRADCHECK_OPTIONS["eps"]))
+            obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0, eps)
     if dtype == torch.float64 and "float32" not in skip:
         with run.stage("float32"):
             xt, _, y = _curve_call(solve, F, x, y0, torch.float32)
@@ -282,22 +283,23 @@ def _residuals(F: Callable[..., torch.Tensor], xs: list[float], y: torch.Tensor)
 
 
 def _curve_gradcheck(
-    solve: Callable[..., Any], F: Callable[..., torch.Tensor], x: float, y0: float
+    solve: Callable[..., Any], F: Callable[..., torch.Tensor], x: float, y0: float, eps: float
 ) -> Json:
     y0t = torch.tensor(y0, dtype=torch.float64)
+    options = {**_GRADCHECK_OPTIONS, "eps": eps}
 
     def y_of(xt: torch.Tensor) -> torch.Tensor:
         return solve(F, xt, y0t)
 
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    out: Json = {"options": dict(_GRADCHECK_OPTIONS)}
+    out: Json = {"options": options}
     try:
-        out["passed"] = bool(_GRADCHECK(y_of, (xt,), raise_exception=True, **_GRADCHECK_OPTIONS))
+        out["passed"] = bool(_GRADCHECK(y_of, (xt,), raise_exception=True, **options))
     except Exception as exc:  # GradcheckError or the candidate's own
         out["passed"] = False
         out["error"] = _error(exc)
     # An independent central difference, computed here and not by gradcheck.
-    h = 1e-6 * (1.0 + abs(x))
+    h = eps * (1.0 + abs(x))
     with torch.no_grad():
         up = solve(F, torch.tensor(x + h, dtype=torch.float64), y0t)
         down = solve(F, torch.tensor(x - h, dtype=torch.float64), y0t)

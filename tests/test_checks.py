@@ -227,3 +227,15 @@ def test_weights_are_deterministic_and_expose_ignored_grad_output(map_case: MapC
     assert v == checks.weights_for(map_case)
     assert all(0.5 <= abs(w) <= 2.5 and abs(w - 1) > 0.2 for w in v)
     assert abs(sum(v) - 1) > 0.2
+
+
+def test_gradcheck_steps_stay_inside_the_distance_to_a_vertical_tangent() -> None:
+    # Found by the thorough profile: at 1.5e-5 from x = 1 on this ellipse a fixed
+    # finite-difference step of 1e-6 misjudged the reference's exact gradient.
+    from properties import probe
+    from properties.candidates import reference_solve
+
+    case = oracle.curve_case(curves.ellipse(0, 0, 1, "1/2", 0), "0.9999847412109375", "0.05")
+    assert not case.degenerate
+    results = checks.judge(case, probe.observe(checks.wire_for(case), reference_solve))
+    assert [r.status for r in results if r.name == "gradcheck"] == ["pass"]
