@@ -18,6 +18,8 @@ from properties.candidates import Target, load_target
 from properties.records import CheckResult, CurveCase, MapCase
 
 WRONG = Path(__file__).parent / "wrong"
+#: The notebook's Implicit is a bundled example submission: the meta-test reads that copy.
+EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"
 SEEDS = (0, 1, 2, 3, 4)
 Case = CurveCase | MapCase
 
@@ -72,7 +74,10 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], object]] = {
 
 @functools.cache
 def _target(name: str) -> Target:
-    return load_target(None if name == "reference" else WRONG / f"{name}.py")
+    if name == "reference":
+        return load_target(None, None)
+    path = WRONG / f"{name}.py"
+    return load_target(path if path.exists() else EXAMPLES / f"{name}.py", None)
 
 
 def _judge(target: Target, case: Case) -> list[CheckResult]:
