@@ -10,7 +10,9 @@ import pytest
 from properties import candidates
 from properties.candidates import TargetError, load_target
 
-WRONG = Path(__file__).parent / "wrong"
+TESTS = Path(__file__).parent
+WRONG = TESTS / "wrong"
+EXAMPLES = TESTS.parent / "examples" / "submissions"
 
 
 def test_the_reference_offers_both_assignments() -> None:
@@ -23,13 +25,13 @@ def test_the_reference_offers_both_assignments() -> None:
 
 @pytest.mark.parametrize(
     ("file", "assignment"),
-    [("notebook_implicit.py", "implicit"), ("unrolled.py", "fixed_point")],
+    [(EXAMPLES / "notebook_implicit.py", "implicit"), (WRONG / "unrolled.py", "fixed_point")],
 )
-def test_the_assignment_is_inferred_without_touching_sys_path(file: str, assignment: str) -> None:
+def test_the_assignment_is_inferred_without_touching_sys_path(file: Path, assignment: str) -> None:
     before = list(sys.path)
-    target = load_target(WRONG / file)
+    target = load_target(file)
     assert target.assignment == assignment
-    assert target.name == file
+    assert target.name == file.name
     assert sys.path == before
 
 
