@@ -36,6 +36,10 @@ class CurvePoint:
         dy_dx: ``-F_x / F_y`` (NaN when ``F_y == 0``).
         d2y_dx2: the second derivative of the implicit function (NaN when ``F_y == 0``).
         condition: ``||grad F|| / |F_y|`` (inf when ``F_y == 0``).
+        fold_distance: estimated ``|dx|`` to the nearest vertical tangent of this
+            branch, where the second-order expansion of ``F(x + dx, y + dy) = 0``
+            loses its real ``dy``: ``F_y**2 / (2 |F_y F_xy - F_yy F_x|)`` (inf for a
+            straight branch, 0 when ``F_y == 0``).
     """
 
     F: float
@@ -44,6 +48,7 @@ class CurvePoint:
     dy_dx: float
     d2y_dx2: float
     condition: float
+    fold_distance: float = math.inf
 
 
 @functools.lru_cache(maxsize=512)
@@ -68,11 +73,13 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
         norm = mpmath.sqrt(F_x**2 + F_y**2)
         if F_y == 0:
             nan = math.nan
-            return CurvePoint(float(F), float(F_x), 0.0, nan, nan, math.inf)
+            return CurvePoint(float(F), float(F_x), 0.0, nan, nan, math.inf, 0.0)
         dy_dx = -F_x / F_y
         d2 = -(F_xx * F_y**2 - 2 * F_xy * F_x * F_y + F_yy * F_x**2) / F_y**3
+        bend = abs(F_y * F_xy - F_yy * F_x)
+        fold = math.inf if bend == 0 else float(F_y**2 / (2 * bend))
         return CurvePoint(
-            float(F), float(F_x), float(F_y), float(dy_dx), float(d2), float(norm / abs(F_y))
+            float(F), float(F_x), float(F_y), float(dy_dx), float(d2), float(norm / abs(F_y)), fold
         )
 
 

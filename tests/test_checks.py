@@ -239,3 +239,21 @@ def test_gradcheck_steps_stay_inside_the_distance_to_a_vertical_tangent() -> Non
     assert not case.degenerate
     results = checks.judge(case, probe.observe(checks.wire_for(case), reference_solve))
     assert [r.status for r in results if r.name == "gradcheck"] == ["pass"]
+
+
+def test_batch_neighbours_stay_on_their_branch_before_a_sharp_fold() -> None:
+    # Found by the thorough profile: F_y = F_x = 1 at (0, -1), yet the branch folds
+    # 0.005 to the left (F_yy = -104); neighbours at x -+ 0.01 fell off it and the
+    # reference rightly raised SingularJacobianError on the batch.
+    from properties import probe
+    from properties.candidates import reference_solve
+
+    curve = curves.user_curve("x**5 + 4*y**5 - 2*y**4 + x*y**2 - 27*y - 21")
+    case = oracle.curve_case(curve, "0", -1.0, position=-0.5)
+    assert not case.degenerate
+    wire = checks.wire_for(case)
+    fold = formulas.curve_point(curve.source, 0, -1).fold_distance
+    assert 0.004 < fold < 0.006
+    assert max(abs(x) for x in wire["batch_x"]) <= 0.01 * fold
+    results = checks.judge(case, probe.observe(wire, reference_solve))
+    assert [r.status for r in results if r.name == "batch"] == ["pass"]

@@ -239,6 +239,19 @@ def test_coupled_map_oracle_agrees_with_an_independent_solve() -> None:
     assert map_value(case, x_float) == pytest.approx(x_float, abs=1e-14)
 
 
+def test_coupled_map_reaches_the_fixed_point_where_plain_newton_overshoots() -> None:
+    # Found by the thorough profile: undamped Newton from 0 never converged here;
+    # the map contracts everywhere, so plain iteration agrees with the oracle.
+    A_ = [["89/600", "89/200"], [0, "89/300"]]
+    B_ = [["89/300", 0], [0, "89/200"]]
+    C_ = [["-5/4"], [-2]]
+    case = oracle.coupled_map(A_, B_, C_, ["-1.25"], [0.0, 0.0])
+    x = [0.0, 0.0]
+    for _ in range(2000):
+        x = map_value(case, x)
+    assert [float(v) for v in case.x_star] == pytest.approx(x, abs=1e-12)
+
+
 def test_coupled_map_rejects_a_non_contraction_and_bad_shapes() -> None:
     with pytest.raises(ValueError, match="row sums of"):
         oracle.coupled_map([[1, 0], [0, 0]], [[0, 0], [0, 0]], [[1], [1]], [1], [0.0, 0.0])
