@@ -11,6 +11,7 @@ from properties import checks, curves, formulas, oracle
 from properties.records import CheckResult, CurveCase, MapCase
 
 CIRCLE = curves.circle()
+SQRT3_2 = math.sqrt(3) / 2
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +258,29 @@ def test_batch_neighbours_stay_on_their_branch_before_a_sharp_fold() -> None:
     assert max(abs(x) for x in wire["batch_x"]) <= 0.01 * fold
     results = checks.judge(case, probe.observe(wire, reference_solve))
     assert [r.status for r in results if r.name == "batch"] == ["pass"]
+
+
+@pytest.mark.parametrize(("offset", "status"), [(0.9, "pass"), (30.0, "fail")])
+def test_dx_da_true_allows_exactly_the_shift_of_an_accepted_x(offset: float, status: str) -> None:
+    # Found by the thorough profile: float32, rho = -0.95, a correct x within its
+    # tolerance moved the exact gradient there 0.0057 from the true one (tol 0.0053).
+    circle = curves.circle()
+    alpha = oracle.alpha_for_rho(circle, "0.5", SQRT3_2, -0.95)
+    case = oracle.map_case_from_curve(circle, "0.5", alpha, guess=1, dtype="float32")
+    sigma = case.sigma_min
+    x_tol = 10 * case.tol / sigma + checks.RTOL["float32"]["root"] * (1 + SQRT3_2) / sigma
+    x = [float(case.x_star[0]) + offset * x_tol]
+    exact_there = formulas.map_point(case.f_source, case.a, x, case.scalar).dx_da
+    obs = {
+        "kind": "map",
+        "dtype": "float32",
+        "x": x,
+        "x_shape": [],
+        "x_dtype": "float32",
+        "jacobian": exact_there,
+        "weights": list(checks.weights_for(case)),
+    }
+    by = _by_name(checks.judge(case, obs))
+    assert by["dx_da_formula"].status == "pass"
+    assert by["x_star"].status == status
+    assert by["dx_da_true"].status == status
