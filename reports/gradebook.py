@@ -118,6 +118,7 @@ def to_html(graded: Sequence[Graded]) -> str:
             f'<td class="num" data-key="{g.max_score}">{_num(g.max_score)}</td>'
             f"<td>{_e(g.status)}</td>"
             f"<td>{_e(worst)}</td>"
+            f"<td>{_e(_explored(g))}</td>"
             "</tr>"
         )
     notes = sorted({n for g in graded for n in g.notes})
@@ -127,11 +128,24 @@ def to_html(graded: Sequence[Graded]) -> str:
         f"<p>{len(graded)} submissions. Click a column to sort; click a name for its report.</p>"
         '<table class="iv-grid iv-sortable" id="gradebook"><thead><tr>'
         "<th>submission</th><th>assignment</th><th>score</th><th>max</th><th>status</th>"
-        "<th>points lost on</th></tr></thead>"
+        "<th>points lost on</th><th>exploration (not scored)</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         + "".join(f'<p class="iv-note">{_e(n)}</p>' for n in notes)
         + f"{_SORT_SCRIPT}</body></html>"
     )
+
+
+def _explored(g: Graded) -> str:
+    """The gradebook's exploration cell: what failed on the smallest case, or how much ran."""
+    found = g.exploration
+    if found is None:
+        return "—"
+    if found.skipped:
+        return "not explored"
+    if found.result is None:
+        return f"nothing failed in {found.examples}"
+    names = ", ".join(dict.fromkeys(c.name for c in found.failures))
+    return f"fails {names} on {explore_mod.describe_case(found.result.case)}"
 
 
 # -- one student's report ------------------------------------------------------------

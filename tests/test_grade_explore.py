@@ -97,6 +97,7 @@ def test_explore_is_shown_in_the_report_and_results_json(
     assert found.case.text().replace("'", "&#x27;") in page
     assert "python -m reports --target sign_error.py" in page
     assert explore.FAIRNESS in page
+    assert "fails dx_da_formula" in gradebook.to_html([graded])  # the gradebook's column
     payload = gradescope.results(graded)
     (test,) = [t for t in payload["tests"] if t["name"].startswith("Exploration")]
     assert (test["score"], test["max_score"], test["status"]) == (0, 0, "failed")
