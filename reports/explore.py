@@ -312,7 +312,8 @@ def describe_case(case: Case) -> str:
     """The case's kind in a few words (family, dtype, size)."""
     if isinstance(case, MapCase):
         size = "scalar" if case.scalar else f"{case.m} unknowns, {case.k} parameters"
-        return f"{case.family} map, {case.dtype}, {size}"
+        kind = case.family if case.family.endswith("map") else f"{case.family} map"
+        return f"{kind}, {case.dtype}, {size}"
     return f"{case.family} curve, degeneracy {case.degeneracy:.2g}"
 
 

@@ -143,7 +143,7 @@ def _explored(g: Graded) -> str:
     if found.skipped:
         return "not explored"
     if found.result is None:
-        return f"nothing failed in {found.examples}"
+        return f"nothing failed in {found.examples} cases"
     names = ", ".join(dict.fromkeys(c.name for c in found.failures))
     return f"fails {names} on {explore_mod.describe_case(found.result.case)}"
 
