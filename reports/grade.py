@@ -14,8 +14,15 @@ observations (``properties.checks.judge``) and scores them with the rubric.
 Writes, in ``--out``: ``<name>/report.html`` and ``<name>/results.json`` per
 submission, ``gradebook.html`` and ``gradebook.csv``.
 
+After the frozen cases, a submission that loaded and did not time out or crash
+is *explored* (``reports.explore``): a derandomized Hypothesis search over the
+property suite's cases, each case run in the same worker and judged here, that
+shrinks to the smallest case on which a scored check fails.  The reports show
+that case and how to reproduce it; the score never depends on it (``--explore
+0`` turns it off).
+
 Grading is deterministic: the same file on the same frozen cases gets the same
-score and the same CSV bytes; a submission that hangs costs at most
+score, the same exploration result and the same CSV bytes; a submission that hangs costs at most
 ``max_timeouts`` deadlines before its remaining cases are marked as not run.
 """
 
@@ -35,10 +42,12 @@ from typing import Any, TextIO
 from properties import candidates
 from properties.records import CheckResult, CurveCase, MapCase
 
+from . import explore as explore_mod
 from . import gradebook
 from . import rubric as rubric_mod
+from .explore import DEFAULT_BUDGET, SYMBOLIC_LOCK, Budget, Exploration
 from .rubric import CaseResult, ItemScore, Rubric
-from .sandbox import Isolation, Limits, Worker, detect_isolation
+from .sandbox import Isolation, Limits, Reply, Worker, detect_isolation
 
 Case = CurveCase | MapCase
 Judge = Callable[[Case, dict[str, Any]], list[CheckResult]]
@@ -75,6 +84,8 @@ class Graded:
         tampered: torch functions the submission replaced.
         files: files the submission left in its working folder.
         notes: isolation notes and anything else the report should say.
+        exploration: what the search beyond the frozen cases found (feedback, never
+            score), or None when exploration was not asked for.
     """
 
     name: str
@@ -90,6 +101,7 @@ class Graded:
     tampered: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    exploration: Exploration | None = None
 
     @property
     def score(self) -> float:
@@ -156,9 +168,14 @@ def failure_observation(case: Case, kind: str, message: str) -> dict[str, Any]:
 
 
 def judge_safely(judge: Judge, case: Case, observation: dict[str, Any]) -> tuple[CheckResult, ...]:
-    """``judge`` that never raises: an observation it cannot read is an error result."""
+    """``judge`` that never raises: an observation it cannot read is an error result.
+
+    Holds ``SYMBOLIC_LOCK``: the judge evaluates closed forms in mpmath, whose
+    precision is process-wide, while other submissions are graded in threads.
+    """
     try:
-        return tuple(judge(case, observation))
+        with SYMBOLIC_LOCK:
+            return tuple(judge(case, observation))
     except Exception as exc:  # noqa: BLE001 - a malformed observation must not stop grading
         return (
             CheckResult(
@@ -196,6 +213,7 @@ def grade_file(
     isolation: Isolation | None = None,
     on_case: Callable[[int, int], None] | None = None,
     trusted: tuple[str, ...] = (),
+    explore: Budget | None = DEFAULT_BUDGET,
 ) -> Graded:
     """Grade one file in its own worker (nothing it does raises here).
 
@@ -211,6 +229,8 @@ def grade_file(
         isolation: default: ``detect_isolation()``.
         on_case: called with (cases done, cases in all) for progress.
         trusted: our packages the worker may import (only to grade the reference).
+        explore: the exploration budget after the frozen cases (``reports.explore``),
+            or None for none.  It never changes the score.
     """
     assignment = assignment or infer_assignment(path) or (rubric.assignment if rubric else None)
     assignment = assignment or "fixed_point"
@@ -232,6 +252,10 @@ def grade_file(
             results, tampered, files = _run_cases(
                 worker, cases, judge, rubric.max_timeouts, on_case
             )
+            if explore is not None:
+                graded.exploration = _explore(
+                    worker, judge, assignment, rubric, explore, results, tampered, files
+                )
         graded.tampered = tuple(sorted(tampered | set(hello.tampered)))
     graded.output, graded.output_total = worker.output, worker.output_total
     graded.files = tuple(sorted(files))
@@ -244,6 +268,47 @@ def grade_file(
             graded.status = "crashed"
     graded.items = rubric_mod.score(rubric, results)
     return graded
+
+
+def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Reply]:
+    """Run one case in ``worker`` and judge it here; returns the result and the reply."""
+    reply = worker.observe(wire_of(case))
+    if reply.status == "ok" and reply.observation is not None:
+        observation = reply.observation
+        ran = "call_error" not in observation
+        checks = judge_safely(judge, case, observation)
+        return CaseResult(case, checks, ran=ran, note="" if ran else "raised"), reply
+    note = {"timeout": "timeout", "crashed": "crashed"}.get(reply.status, "raised")
+    return _not_run(judge, case, note, reply.message), reply
+
+
+def _explore(
+    worker: Worker,
+    judge: Judge,
+    assignment: str,
+    rubric: Rubric,
+    budget: Budget,
+    frozen: Sequence[CaseResult],
+    tampered: set[str],
+    files: set[str],
+) -> Exploration:
+    """Explore beyond the frozen cases in the same worker (``reports.explore``)."""
+    notes = {r.note for r in frozen if not r.ran}
+    what = [w for n, w in (("timeout", "timed out"), ("crashed", "crashed")) if n in notes]
+    if what:
+        return explore_mod.skipped(
+            budget,
+            f"the code {' and '.join(what)} on the frozen cases; fix that first "
+            "(exploring would only spend more deadlines)",
+        )
+
+    def observe(case: Case) -> CaseResult:
+        result, reply = run_case(worker, case, judge)
+        tampered.update(reply.tampered)
+        files.update(reply.files)
+        return result
+
+    return explore_mod.explore(observe, assignment, rubric, budget)
 
 
 def _run_cases(
@@ -266,18 +331,11 @@ def _run_cases(
             )
             results.append(_not_run(judge, case, "not run", message))
         else:
-            reply = worker.observe(wire_of(case))
+            result, reply = run_case(worker, case, judge)
             seen_tampered.update(reply.tampered)
             seen_files.update(reply.files)
-            if reply.status == "ok" and reply.observation is not None:
-                observation = reply.observation
-                ran = "call_error" not in observation
-                checks = judge_safely(judge, case, observation)
-                results.append(CaseResult(case, checks, ran=ran, note="" if ran else "raised"))
-            else:
-                timeouts += reply.status == "timeout"
-                note = {"timeout": "timeout", "crashed": "crashed"}.get(reply.status, "raised")
-                results.append(_not_run(judge, case, note, reply.message))
+            timeouts += reply.status == "timeout"
+            results.append(result)
         if on_case is not None:
             on_case(index + 1, len(cases))
     return results, seen_tampered, seen_files
@@ -371,13 +429,15 @@ def grade_class(
     rubrics: dict[str, Rubric] | None = None,
     reference: Sequence[str] = (),
     stream: TextIO | None = None,
+    explore: Budget | None = DEFAULT_BUDGET,
 ) -> list[Graded]:
     """Grade ``paths`` (``jobs`` at a time) and write every output into ``out``.
 
     ``cases`` and ``rubrics`` (per assignment) replace the frozen cases and the
     rubric files, for tests and experiments.  ``reference`` names assignments
     whose reference solution (the ``implicit`` package) is graded too, in the
-    same kind of worker, as a row of its own.
+    same kind of worker, as a row of its own.  ``explore`` is each submission's
+    exploration budget (None: frozen cases only); it never changes a score.
 
     Returns:
         One ``Graded`` per path, in the order given.
@@ -431,6 +491,7 @@ def grade_class(
             limits=limits or Limits(deadline=rubric.deadline),
             isolation=isolation,
             trusted=trusted[index],
+            explore=explore,
         )
         folder = out / graded.slug
         folder.mkdir(parents=True, exist_ok=True)
@@ -447,6 +508,17 @@ def grade_class(
 
 
 # -- command line ------------------------------------------------------------------
+
+
+#: Worker calls exploration may spend on shrinking beyond its ``--explore`` examples.
+SHRINK_CALLS = DEFAULT_BUDGET.calls - DEFAULT_BUDGET.examples
+
+
+def explore_budget(examples: int) -> Budget | None:
+    """The budget of ``--explore N`` (None for 0)."""
+    if examples <= 0:
+        return None
+    return dataclasses.replace(DEFAULT_BUDGET, examples=examples, calls=examples + SHRINK_CALLS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -482,6 +554,16 @@ def build_parser() -> argparse.ArgumentParser:
         "in the class, as a row of its own: it must score full marks",
     )
     parser.add_argument(
+        "--explore",
+        type=int,
+        default=DEFAULT_BUDGET.examples,
+        metavar="N",
+        help="after the frozen cases, explore N more cases per submission with Hypothesis "
+        "and show the smallest failing one (feedback only, never scored; shrinking adds at "
+        f"most {SHRINK_CALLS} worker calls; 0: no exploration; default: "
+        f"{DEFAULT_BUDGET.examples})",
+    )
+    parser.add_argument(
         "--deadline",
         type=float,
         default=None,
@@ -514,6 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --deadline={args.deadline} must be > 0 seconds.", file=sys.stderr)
             return 2
         limits = Limits(deadline=args.deadline)
+    if args.explore < 0:
+        print(f"error: --explore={args.explore} must be >= 0 cases.", file=sys.stderr)
+        return 2
     try:
         graded = grade_class(
             paths,
@@ -523,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rubric_path=args.rubric,
             limits=limits,
             reference=_reference_assignments(paths, args) if args.reference else (),
+            explore=explore_budget(args.explore),
         )
     except rubric_mod.RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)

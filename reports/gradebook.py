@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import columns, details, summary
+from . import explore as explore_mod
 from .outcomes import CaseOutcome
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ vertical-align:top}
 pre.iv-out{background:#f5f5f5;padding:.5em;max-height:20em;overflow:auto;white-space:pre-wrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .iv-hint{color:#5f6368}
+.iv-explore{border-left:4px solid #f9ab00;padding:.2em .9em;background:#fef7e0}
+.iv-explore.none{border-color:#34a853;background:#e6f4ea}
 </style>"""
 
 _SORT_SCRIPT = """<script>
@@ -115,6 +118,7 @@ def to_html(graded: Sequence[Graded]) -> str:
             f'<td class="num" data-key="{g.max_score}">{_num(g.max_score)}</td>'
             f"<td>{_e(g.status)}</td>"
             f"<td>{_e(worst)}</td>"
+            f"<td>{_e(_explored(g))}</td>"
             "</tr>"
         )
     notes = sorted({n for g in graded for n in g.notes})
@@ -124,11 +128,24 @@ def to_html(graded: Sequence[Graded]) -> str:
         f"<p>{len(graded)} submissions. Click a column to sort; click a name for its report.</p>"
         '<table class="iv-grid iv-sortable" id="gradebook"><thead><tr>'
         "<th>submission</th><th>assignment</th><th>score</th><th>max</th><th>status</th>"
-        "<th>points lost on</th></tr></thead>"
+        "<th>points lost on</th><th>exploration (not scored)</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         + "".join(f'<p class="iv-note">{_e(n)}</p>' for n in notes)
         + f"{_SORT_SCRIPT}</body></html>"
     )
+
+
+def _explored(g: Graded) -> str:
+    """The gradebook's exploration cell: what failed on the smallest case, or how much ran."""
+    found = g.exploration
+    if found is None:
+        return "—"
+    if found.skipped:
+        return "not explored"
+    if found.result is None:
+        return f"nothing failed in {found.examples} cases"
+    names = ", ".join(dict.fromkeys(c.name for c in found.failures))
+    return f"fails {names} on {explore_mod.describe_case(found.result.case)}"
 
 
 # -- one student's report ------------------------------------------------------------
@@ -152,6 +169,8 @@ def student_report(g: Graded) -> str:
             f"{_e(g.status)}.</b><pre>{_e(g.load_error)}</pre></div>"
         )
     parts.append(_items_table(g.items))
+    if g.exploration is not None:
+        parts.append(_exploration(g))
     parts.append(_conduct(g))
     if g.load_error is None and g.cases:
         parts.append(_cases(g))
@@ -204,6 +223,65 @@ def _items_table(items: Sequence[ItemScore]) -> str:
         '<table class="iv-grid" id="rubric"><thead><tr><th>property</th><th>points</th>'
         "<th>cases passed</th><th>status</th><th>feedback</th><th>visibility</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _exploration(g: Graded) -> str:
+    """The exploration section: the smallest failing case it found, or how much it explored."""
+    found = g.exploration
+    assert found is not None
+    head = (
+        "<h2>Exploration: beyond the frozen cases (feedback, not scored)</h2>"
+        f"<p class='iv-note'>{_e(explore_mod.FAIRNESS)} Exploration draws more cases like "
+        "the property suite's, runs each in the same isolated worker, and shrinks a failure "
+        "to the smallest case on which a scored property fails.</p>"
+    )
+    stopped = (
+        f"<p class='iv-note'>Exploration stopped early: {_e(found.stopped)}.</p>"
+        if found.stopped
+        else ""
+    )
+    if found.skipped:
+        return f"{head}<div class='iv-explore'><p>Not explored: {_e(found.skipped)}.</p></div>"
+    if found.result is None:
+        return (
+            f"{head}<div class='iv-explore none'><p>Exploration found no failing case in "
+            f"{found.examples} explored case(s).</p>{stopped}</div>"
+        )
+    case = found.result.case
+    rows = []
+    for check in found.failures:
+        message = _e(check.message)
+        if check.hint:
+            message += f"<br/><span class='iv-hint'><b>Likely mistake:</b> {_e(check.hint)}</span>"
+        rows.append(
+            f"<tr><td><code>{_e(check.name)}</code></td>"
+            f'<td class="st-{_e(check.status)}">{_e(check.status)}</td>'
+            f'<td class="num">{_e(columns.fmt(check.error))}</td>'
+            f'<td class="num">{_e(columns.fmt(check.tol))}</td><td>{message}</td></tr>'
+        )
+    try:
+        from . import plots
+
+        with explore_mod.SYMBOLIC_LOCK:  # pyplot and the curve's sympy are not thread-safe
+            png = plots.case_plot(case, found.result.checks, "exploration: smallest failing case")
+    except Exception:  # noqa: BLE001 - a figure is a bonus, never a reason to fail
+        png = None
+    figure = details.figure(png, case.text()) if png else ""
+    command = explore_mod.reproduce_command(g.path.name)
+    return (
+        f"{head}<div class='iv-explore' id='exploration'>"
+        "<p><b>Smallest failing case found by exploration:</b><br/>"
+        f"<code>{_e(case.text())}</code> "
+        f"<span class='iv-note'>({_e(explore_mod.describe_case(case))})</span></p>"
+        '<table class="iv-grid"><thead><tr><th>property</th><th>status</th>'
+        "<th>measured error</th><th>tolerance</th><th>what it means</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        "<p><b>Reproduce it locally:</b> paste this after your own function,</p>"
+        f"<pre class='iv-out'>{_e(details.snippet(case))}</pre>"
+        f"<p>or run the property suite (with its own exploration) on your file: "
+        f"<code>{_e(command)}</code></p>"
+        f"<p class='iv-note'>{found.examples} case(s) explored.</p>{stopped}{figure}</div>"
     )
 
 
@@ -272,7 +350,10 @@ def _plots(g: Graded) -> str:
             continue
         shown.add(result.case.text())
         try:
-            png = plots.case_plot(result.case, result.checks, f"{s.item.name}: smallest failure")
+            with explore_mod.SYMBOLIC_LOCK:  # pyplot and sympy are not thread-safe
+                png = plots.case_plot(
+                    result.case, result.checks, f"{s.item.name}: smallest failure"
+                )
         except Exception:  # noqa: BLE001 - a figure is a bonus, never a reason to fail
             png = None
         if png:

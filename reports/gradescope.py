@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import explore as explore_mod
 from . import rubric as rubric_mod
 
 if TYPE_CHECKING:
@@ -84,9 +85,25 @@ def results(graded: Graded) -> dict[str, Any]:
                 "visibility": s.item.visibility,
             }
         )
+    if graded.exploration is not None:
+        found = graded.exploration.result is not None
+        tests.append(
+            {
+                "name": "Exploration: smallest failing case beyond the frozen cases "
+                "(feedback, not scored)",
+                "score": 0,
+                "max_score": 0,
+                "status": "failed" if found else "passed",
+                "output": explore_mod.text(graded.exploration, graded.path.name),
+                "output_format": "text",
+                "visibility": "visible",
+            }
+        )
     output = [f"{graded.name}: {graded.score:g} / {graded.max_score:g} ({graded.status})."]
     if graded.load_error:
         output.append("The file could not be graded:\n" + graded.load_error)
+    if graded.exploration is not None:
+        output.append(explore_mod.FAIRNESS)
     if graded.tampered:
         output.append(
             "Replaced torch functions (the checks keep their own): " + ", ".join(graded.tampered)

@@ -5,6 +5,8 @@ The maps are linear, so the fixed point and its derivative are exact:
 The stand-in judge reads the probe's observation the way ``properties.checks``
 does (root, weighted gradient, graph size), so these tests exercise the worker,
 the rubric, the outputs and determinism without depending on the frozen set.
+Exploration is off here (``explore=None``): it draws the property suite's cases,
+which the stand-in judge does not know; ``test_grade_explore.py`` tests it.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ RUBRIC = rubric.parse(
 
 def grade_one(path: Path, **kwargs: Any) -> grade.Graded:
     return grade.grade_file(
-        path, rubric=RUBRIC, cases=CASES, judge=stub_judge, limits=FAST, **kwargs
+        path, rubric=RUBRIC, cases=CASES, judge=stub_judge, limits=FAST, explore=None, **kwargs
     )
 
 
@@ -164,6 +166,7 @@ def _run_class(out: Path, paths: Sequence[Path], jobs: int = 2) -> list[grade.Gr
         cases={"fixed_point": CASES},
         rubrics={"fixed_point": RUBRIC},
         stream=stream,
+        explore=None,
     )
     assert f"[{len(paths)}/{len(paths)}]" in stream.getvalue()
     return graded

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import grade
+from reports import explore, grade
 from reports.sandbox import Limits
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"
@@ -79,6 +79,29 @@ def test_examples_notebook_shows_its_inaccurate_roots(graded: dict[str, grade.Gr
     assert g.assignment == "implicit"
     assert "root" in _lost(g)
     assert 0 < g.score < 100
+
+
+def test_examples_exploration_is_feedback_beside_the_score(
+    graded: dict[str, grade.Graded],
+) -> None:
+    for name in ("correct_fixed_point.py", "reference (implicit, fixed_point)"):
+        found = graded[name].exploration
+        assert found is not None, name
+        assert not found.found, explore.text(found, name)
+        assert found.examples > 0, name
+    for name in ("sign_error.py", "missing_inverse.py", "unrolled.py", "notebook_implicit.py"):
+        found = graded[name].exploration
+        assert found is not None, name
+        if name in ("unrolled.py", "notebook_implicit.py") and graded[name].status == "timeout":
+            # Slow code near this fixture's 3 s deadline on a loaded machine: not explored.
+            assert "timed out" in found.skipped
+            continue
+        assert found.found, name
+        assert found.failures, name
+    skipped = graded["infinite_loop.py"].exploration
+    assert skipped is not None
+    assert skipped.examples == 0
+    assert "timed out" in skipped.skipped
 
 
 def test_examples_gradebook_has_every_row(graded: dict[str, grade.Graded]) -> None:
