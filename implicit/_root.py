@@ -38,8 +38,9 @@ class RootInfo:
             is taken without evaluating ``F`` again).
         sigma_min: ``|F_y|`` (scalar problems) or the smallest singular value of
             ``F_y`` (``I - f_x`` for fixed points) at the returned ``y``.
-        singular: ``sigma_min`` is below ``singular_tol`` times the larger
-            ``|F_y|`` of the start and the solution: ``y(x)`` is not differentiable there.
+        singular: ``sigma_min`` is below ``singular_tol`` times a scale, the largest
+            of ``|F_y|`` at the start and at the solution and of ``|F_x . 1|`` (how
+            fast ``F`` moves with ``x``): ``y(x)`` is not differentiable there.
     """
 
     converged: torch.Tensor
@@ -276,8 +277,10 @@ def _newton(
         near = relative_step <= sqrt_tol
         if bool(done.all()):
             # Every step is below tol: take it and stop, without another
-            # evaluation (F_y there differs from the last one by O(tol)).
+            # evaluation (F_y there differs from the last one by O(tol)).  Newton's
+            # linear model puts F at the new y at 0 (up to F_yy * tol^2).
             y = y + step
+            value = torch.where(_per_problem(active, event_ndim), 0.0, value)
             iterations += active
             converged |= active
             break
@@ -302,6 +305,7 @@ def _newton(
         "broken": broken,
         "iterations": iterations,
         "residual": residual,
+        "value": value,
         "sigma_min": sigma_min,
         "scale": scale,
     }
@@ -348,9 +352,38 @@ def _lbfgs(
         "broken": torch.zeros(batch_shape, dtype=torch.bool),
         "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long),
         "residual": residual,
+        "value": value.detach(),
         "sigma_min": sigma_min,
         "scale": scale,
     }
+
+
+def _sensitivity_to_x(
+    F: Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    value: torch.Tensor,
+    event_ndim: int,
+) -> torch.Tensor:
+    """``|F_x . 1|`` per problem (max over its components): how fast ``F`` at ``y``
+    moves when every element of ``x`` moves together, by a forward difference.
+
+    This is the scale against which ``|F_y|`` is small at a vertical tangent.  The
+    path alone gives none: started near a double root, ``|F_y|`` is as small at
+    ``y0`` as at the solution.  A step outside ``F``'s domain (non-finite) gives
+    0, i.e. no evidence either way.
+    """
+    floats = [x for x in xs if x.is_floating_point() and x.numel()]
+    if not floats:
+        return torch.zeros_like(_residual(value, event_ndim))
+    size = max(float(x.abs().max()) for x in floats)
+    h = math.sqrt(torch.finfo(y.dtype).eps) * max(1.0, size)
+    if not math.isfinite(h):
+        return torch.zeros_like(_residual(value, event_ndim))
+    moved = tuple(x + h if x.is_floating_point() else x for x in xs)
+    with torch.no_grad():
+        change = F(moved, y) - value
+    return torch.nan_to_num(_residual(change, event_ndim) / h, nan=0.0, posinf=0.0)
 
 
 _METHODS = {"newton": _newton, "lbfgs": _lbfgs}
@@ -397,11 +430,16 @@ def root_find(
             (default 1e-6).
         max_iter: the iteration cap.
         singular_tol: ``F_y`` counts as singular when its smallest singular value
-            is below ``singular_tol`` times the larger of its largest singular
-            value at ``y0`` and at the solution (default: the cube root of
-            machine epsilon, 6e-6 in float64). Newton reaches a double root
-            only to about the square root of epsilon, where ``|F_y|`` is still
-            that small: a smaller default would let it pass as regular.
+            is below ``singular_tol`` times the largest of: its largest singular
+            value at ``y0`` and at the solution, and ``|F_x . 1|`` at the
+            solution (the change of ``F`` per unit shift of every element of
+            ``x``, by a forward difference; the design's degeneracy measure
+            ``|F_y| / |grad F|``).  Default: the cube root of machine epsilon,
+            6e-6 in float64.  Newton reaches a double root only to about the
+            square root of epsilon, where ``|F_y|`` is still that small: a
+            smaller default would let it pass as regular.  The ``F_x`` term is
+            what catches a vertical tangent when ``y0`` starts near it (then
+            ``|F_y|`` is tiny all along the path).
         on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
             return NaN for the failing problems.
         return_info: also return per-problem ``RootInfo``.
@@ -440,15 +478,22 @@ def root_find(
 
         start = _validate(G, y0, event_ndim)
         y_star, stats = _METHODS[method](G, y0, start, event_ndim, tol, max_iter)
+        # |F_y| is compared with the largest |F_y| on the path and with |F_x|: at a
+        # vertical tangent only the latter stays away from 0 when y0 is close.
+        # (Unconverged problems fail anyway; their F(x, y) is not near 0 either.)
+        F_x = _sensitivity_to_x(
+            lambda xs, y: F(xs if tuple_x else xs[0], y), xs, y_star, stats["value"], event_ndim
+        )
+        scale = torch.maximum(stats["scale"], torch.where(stats["converged"], F_x, 0.0))
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * stats["scale"]),
+            singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * scale),
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
-        return y_star, info, stats["scale"]
+        return y_star, info, scale
 
     spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
     y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)
