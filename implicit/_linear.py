@@ -38,10 +38,11 @@ def jacobian(
     batch_shape, event_shape = split(y.shape, event_ndim)
     m = math.prod(event_shape)
     if m == 1:  # the common scalar case: one vjp with ones, no stacking
+        ones = torch.ones((), dtype=value.dtype, device=value.device).expand_as(value)
         (row,) = torch.autograd.grad(
             value,
             y,
-            torch.ones_like(value),
+            ones,
             retain_graph=True,
             create_graph=create_graph,
             allow_unused=True,
