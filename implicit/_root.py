@@ -284,9 +284,13 @@ def _newton(
             step = solve(J, value, event_shape)  # y - step is Newton's iterate
             if not all_active:
                 step = torch.where(_per_problem(active, event_ndim), step, 0.0)
+            # The relative step |step| / max(1, |y|) lies in [|step| / max(1, max|y|),
+            # |step|]: far from every root the bounds decide without dividing.
             relative_step = _residual(step, event_ndim)
-            relative_step.div_(_residual(y, event_ndim).clamp_(min=1))
             lo, hi = (float(v) for v in torch.aminmax(relative_step))
+            if hi > tol and lo <= sqrt_tol * max(1.0, *(abs(float(v)) for v in torch.aminmax(y))):
+                relative_step.div_(_residual(y, event_ndim).clamp_(min=1))
+                lo, hi = (float(v) for v in torch.aminmax(relative_step))
             if pending is None or hi <= tol:
                 break
             J, pending = pending(), None  # the chord step is not enough: Newton's
@@ -320,7 +324,7 @@ def _newton(
         # sits at rounding level and a line search would only stall.
         all_near = hi <= sqrt_tol
         some_near = lo <= sqrt_tol
-        near = relative_step <= sqrt_tol if some_near and not all_near else all_near
+        near: torch.Tensor | bool = all_near or (relative_step <= sqrt_tol if some_near else False)
         t: torch.Tensor | float = 1.0  # a tensor once some problem backtracks
         for _ in range(max_backtracks):
             y_try = y - step if isinstance(t, float) else y - _per_problem(t, event_ndim) * step
@@ -328,10 +332,15 @@ def _newton(
             residual_try = _residual(value_try, event_ndim)
             if all_near:
                 break
-            if isinstance(t, float) and not some_near:
-                # Sufficient decrease everywhere, decided by one reduction.
+            if isinstance(t, float):
+                # The common case decided by one reduction: every problem that is
+                # still iterating and not near its root decreased enough.
                 excess = torch.sub(residual_try, residual, alpha=1 - 1e-4)
-                if float(excess.amax()) <= 0:
+                if not all_active:
+                    excess.masked_fill_(~active, -1.0)
+                if isinstance(near, torch.Tensor):
+                    excess.masked_fill_(near, -1.0)
+                if float(excess.amax()) < 0:
                     break
             ok = residual_try <= (1 - 1e-4 * t) * residual
             if some_near:
