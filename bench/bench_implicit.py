@@ -80,17 +80,22 @@ def alpha_of(u, a, b):
     return 0.5 / (2 * y / b**2)
 
 
-def ours_fixed(u, a, b, w, method: str = "iterate") -> None:
-    x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+def ours_fixed(u, a, b, w, method: str = "iterate"):
+    """Like ``hips_fixed``: the map's step size is set up before the clock starts.
+    (We still differentiate with respect to u, a and b; HIPS only a.)"""
     alpha = alpha_of(u, a, b)
 
     def g(params):
         return lambda y: y - alpha * F(params, y)
 
-    y = fixed_point(
-        g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, method=method, event_ndim=0
-    )
-    torch.autograd.grad((w * y).sum(), x)
+    def run() -> None:
+        x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+        y = fixed_point(
+            g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, method=method, event_ndim=0
+        )
+        torch.autograd.grad((w * y).sum(), x)
+
+    return run
 
 
 def hips_fixed(u, a, b, w):
@@ -164,8 +169,8 @@ def main() -> None:
         contenders = {
             "unit": functools.partial(unit, *data),
             "root": functools.partial(ours_root, *data),
-            "fixed": functools.partial(ours_fixed, *data),
-            "anderson": functools.partial(ours_fixed, *data, method="anderson"),
+            "fixed": ours_fixed(*data),
+            "anderson": ours_fixed(*data, method="anderson"),
         }
         if have_hips:
             contenders["hips"] = hips_fixed(*data)
