@@ -114,10 +114,9 @@ def _secant(
         if g_prev is None:
             x_next = fx
         else:
-            # x - g (x - x_prev) / (g - g_prev), with in-place ops on temporaries;
-            # a flat secant (dg = 0) gives inf or NaN: those take the plain step.
-            correction = (x - x_prev).mul_(g).div_(g - g_prev)
-            x_next = x - correction
+            # x - g (x - x_prev) / (g - g_prev), in place on temporaries (g_prev is
+            # not needed again); a flat secant gives inf or NaN: those take the plain step.
+            x_next = (x - x_prev).mul_(g).div_(g_prev.sub_(g)).add_(x)
             if not math.isfinite(float(x_next.sum())):  # one reduction, not a mask
                 x_next = torch.where(torch.isfinite(x_next), x_next, fx)
         x_prev, g_prev, x = x, g, x_next
