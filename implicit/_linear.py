@@ -106,5 +106,12 @@ def singular_values(J: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if J.shape[-1] == 1:
         value = J[..., 0, 0].abs()
         return value, value
-    s = torch.linalg.svdvals(J.detach())
+    J = J.detach()
+    finite = torch.isfinite(J).flatten(-2).all(-1)
+    if bool(finite.all()):
+        s = torch.linalg.svdvals(J)
+        return s[..., -1], s[..., 0]
+    # LAPACK refuses non-finite input (a problem already NaN under on_failure="nan").
+    s = torch.linalg.svdvals(torch.where(finite[..., None, None], J, 0.0))
+    s = torch.where(finite[..., None], s, math.nan)
     return s[..., -1], s[..., 0]

@@ -312,3 +312,17 @@ def test_root_find_simple_root_beside_a_double_root_is_regular() -> None:
     # The root's condition is 1 / 3e-5, so round-off moves it by ~1e-12.
     assert abs(yd.item() - (16 - math.sqrt(5824)) / 96) <= 1e-10
     assert dy_dx.item() == pytest.approx((-F_x / F_y).item(), rel=1e-6)
+
+
+def test_root_find_nan_policy_backward_through_failed_vector_problems() -> None:
+    # Problem 1 has no real root (y^2 = -1): NaN under on_failure="nan"; the
+    # backward must give it a NaN gradient, not fail in LAPACK on its NaN F_y.
+    x = t([[-0.25, -1.0], [1.0, 1.0]], requires_grad=True)
+    with pytest.warns(ImplicitWarning, match=r"1 of 2 problem.*batch index \(1,\)"):
+        y = root_find(
+            lambda x, y: y**2 + x, x, t([[1.0, 0.5], [0.3, 0.3]]), event_ndim=1, on_failure="nan"
+        )
+    assert y[1].isnan().all()
+    (g,) = torch.autograd.grad(y.nansum(), x)
+    torch.testing.assert_close(g[0], -0.5 / y[0].detach(), rtol=1e-12, atol=0)
+    assert g[1].isnan().all()
