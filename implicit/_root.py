@@ -368,7 +368,7 @@ def _newton(
     iterations += sweeps
     sigma_min, sigma_max = singular_values(J)
     scale = torch.maximum(scale, sigma_max)
-    return y, {
+    return y.detach(), {  # (an accepted iterate was evaluate()'s leaf)
         "converged": converged,
         "broken": broken,
         "iterations": iterations,
