@@ -40,7 +40,8 @@ class RootInfo:
             ``F_y`` (``I - f_x`` for fixed points) at the returned ``y``.
         singular: ``sigma_min`` is below ``singular_tol`` times a scale, the largest
             of ``|F_y|`` at the start and at the solution and of ``|F_x . 1|`` (how
-            fast ``F`` moves with ``x``): ``y(x)`` is not differentiable there.
+            fast ``F`` moves with ``x``; counted only where ``F_y`` could vanish
+            near the solution): ``y(x)`` is not differentiable there.
     """
 
     converged: torch.Tensor
@@ -374,6 +375,7 @@ def _newton(
         "iterations": iterations,
         "residual": residual,
         "value": value,
+        "J": J,
         "sigma_min": sigma_min,
         "scale": scale,
     }
@@ -421,6 +423,7 @@ def _lbfgs(
         "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long),
         "residual": residual,
         "value": value.detach(),
+        "J": J.detach(),
         "sigma_min": sigma_min,
         "scale": scale,
     }
@@ -455,6 +458,31 @@ def _sensitivity_to_x(
             change = change - value
         change = _residual(change, event_ndim).div_(h)
     return change.nan_to_num_(nan=0.0, posinf=0.0)
+
+
+def _can_vanish(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y: torch.Tensor,
+    J: torch.Tensor,
+    sigma_min: torch.Tensor,
+    event_ndim: int,
+    reach: float,
+) -> torch.Tensor:
+    """Whether ``F_y`` changes by at least ``sigma_min`` within ``reach * max(1, |y|)``
+    of ``y``: by the linear extrapolation, it could vanish that close.
+
+    What tells a vertical tangent or a double root (``F_y`` has a zero next to
+    ``y``) from a steep but regular curve such as ``y = 1000 x``, where ``|F_y|``
+    is small against ``|F_x|`` but constant.  One more evaluation of ``F`` and
+    ``F_y`` for the batch; non-finite there counts as "can vanish".
+    """
+    batch_shape, _ = split(y.shape, event_ndim)
+    delta = _residual(y, event_ndim).clamp_(min=1).mul_(reach)
+    with torch.enable_grad():
+        y_in = (y + _per_problem(delta, event_ndim)).requires_grad_()
+        J_moved = jacobian(G(y_in), y_in, event_ndim)
+    change = torch.linalg.vector_norm((J_moved - J).reshape(*batch_shape, -1), dim=-1)
+    return ~(change < sigma_min)
 
 
 _METHODS = {"newton": _newton, "lbfgs": _lbfgs}
@@ -510,7 +538,10 @@ def root_find(
             square root of epsilon, where ``|F_y|`` is still that small: a
             smaller default would let it pass as regular.  The ``F_x`` term is
             what catches a vertical tangent when ``y0`` starts near it (then
-            ``|F_y|`` is tiny all along the path).
+            ``|F_y|`` is tiny all along the path); it counts only where ``F_y``
+            changes by at least itself within ``sqrt(singular_tol) * max(1, |y|)``
+            (it could vanish there), so a steep straight curve such as
+            ``y = 1000 x`` stays regular.
         on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
             return NaN for the failing problems.
         return_info: also return per-problem ``RootInfo``.
@@ -557,13 +588,21 @@ def root_find(
         )
         if not bool(stats["converged"].all()):
             F_x = torch.where(stats["converged"], F_x, 0.0)
+        sigma_min = stats["sigma_min"]
+        # Small against F_x alone is not enough: a steep straight curve has that
+        # too.  F_y must also be able to vanish near y (rarely needed: one more
+        # evaluation, and only when some problem is in doubt).
+        doubt = (sigma_min <= singular_tol * F_x) & (sigma_min > singular_tol * stats["scale"])
+        if bool(doubt.any()):
+            near_zero = _can_vanish(G, y_star, stats["J"], sigma_min, event_ndim, singular_tol**0.5)
+            F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
         scale = torch.maximum(stats["scale"], F_x)
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * scale),
+            singular=stats["broken"] | (sigma_min <= singular_tol * scale),
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
         return y_star, info, scale

@@ -326,3 +326,13 @@ def test_root_find_nan_policy_backward_through_failed_vector_problems() -> None:
     (g,) = torch.autograd.grad(y.nansum(), x)
     torch.testing.assert_close(g[0], -0.5 / y[0].detach(), rtol=1e-12, atol=0)
     assert g[1].isnan().all()
+
+
+@pytest.mark.parametrize(("dtype", "slope"), [(torch.float32, 1e3), (torch.float64, 1e7)])
+def test_root_find_steep_straight_curve_is_regular(dtype: torch.dtype, slope: float) -> None:
+    # |F_y| / |F_x| = 1 / slope is below singular_tol, but F_y = 1 never vanishes:
+    # no vertical tangent, and the gradient is exact.
+    x = torch.tensor([0.3, -0.2], dtype=dtype, requires_grad=True)
+    y = root_find(lambda x, y: y - slope * x, x, torch.zeros(2, dtype=dtype))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(g, torch.full_like(g, slope), rtol=1e-6, atol=0)
