@@ -9,7 +9,12 @@ with respect to (x, a, b).  Baselines:
   hips   HIPS autograd's fixed_point (numpy) on the same batched map
          g(y) = y - alpha F(x, y), where our fixed_point runs on it too.
 
-Usage: python bench/bench_implicit.py [--sizes 10000 100000 1000000] [--repeat 3]
+Every contender runs once per round, rounds interleaved (so that load from
+other processes falls on all of them alike); each column uses the fastest of
+the rounds, and "spread" shows the slowest and fastest per-round ratio of
+root_find to the unit.
+
+Usage: python bench/bench_implicit.py [--sizes 10000 100000 1000000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -43,12 +48,18 @@ def problems(n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def best(fn, repeat: int) -> float:
-    times = []
+    return min(rounds({"fn": fn}, repeat)["fn"])
+
+
+def rounds(contenders: dict, repeat: int) -> dict[str, list[float]]:
+    """Wall times of every contender, ``repeat`` interleaved rounds."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def unit(u, a, b, w) -> None:
@@ -69,17 +80,22 @@ def alpha_of(u, a, b):
     return 0.5 / (2 * y / b**2)
 
 
-def ours_fixed(u, a, b, w, method: str = "iterate") -> None:
-    x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+def ours_fixed(u, a, b, w, method: str = "iterate"):
+    """Like ``hips_fixed``: the map's step size is set up before the clock starts.
+    (We still differentiate with respect to u, a and b; HIPS only a.)"""
     alpha = alpha_of(u, a, b)
 
     def g(params):
         return lambda y: y - alpha * F(params, y)
 
-    y = fixed_point(
-        g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, method=method, event_ndim=0
-    )
-    torch.autograd.grad((w * y).sum(), x)
+    def run() -> None:
+        x = tuple(t.clone().requires_grad_() for t in (u, a, b))
+        y = fixed_point(
+            g, x, b / 2, lambda y, yp: (y - yp).abs().max(), 1e-12, method=method, event_ndim=0
+        )
+        torch.autograd.grad((w * y).sum(), x)
+
+    return run
 
 
 def hips_fixed(u, a, b, w):
@@ -122,7 +138,7 @@ def notebook_rate(n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--notebook-n", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
@@ -141,28 +157,41 @@ def main() -> None:
         "× HIPS",
         "anderson /s",
         "× HIPS",
+        "spread",
     )
-    widths = (9, 13, 7, 10, 14, 7, 12, 7)
+    widths = (9, 13, 7, 10, 14, 7, 12, 7, 11)
     header = " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(header)
     print("-" * len(header))
     for n in args.sizes:
         data = problems(n)
         ours_root(*problems(100))  # warm-up
-        t_unit = best(functools.partial(unit, *data), args.repeat)
-        t_root = best(functools.partial(ours_root, *data), args.repeat)
-        t_fixed = best(functools.partial(ours_fixed, *data), args.repeat)
-        t_anderson = best(functools.partial(ours_fixed, *data, method="anderson"), args.repeat)
-        t_hips = best(hips_fixed(*data), args.repeat) if have_hips else math.nan
+        contenders = {
+            "unit": functools.partial(unit, *data),
+            "root": functools.partial(ours_root, *data),
+            "fixed": ours_fixed(*data),
+            "anderson": ours_fixed(*data, method="anderson"),
+        }
+        if have_hips:
+            contenders["hips"] = hips_fixed(*data)
+        times = rounds(contenders, args.repeat)
+        t_unit, t_root, t_fixed, t_anderson = (
+            min(times[k]) for k in ("unit", "root", "fixed", "anderson")
+        )
+        t_hips = min(times["hips"]) if have_hips else math.nan
+        ratios = [r / u for r, u in zip(times["root"], times["unit"])]
+        spread = f"{min(ratios):.0f}-{max(ratios):.0f}"
         print(
             f"{n:>9,} | {n / t_root:>13,.0f} | {t_root / t_unit:>7.1f} | {n / t_root / nb:>10,.0f}"
             f" | {n / t_fixed:>14,.0f} | {t_hips / t_fixed:>7.1f}"
-            f" | {n / t_anderson:>12,.0f} | {t_hips / t_anderson:>7.1f}"
+            f" | {n / t_anderson:>12,.0f} | {t_hips / t_anderson:>7.1f} | {spread:>11}"
         )
     print()
     print("÷ unit: root_find + gradient time over one F evaluation + one vjp on the same batch.")
     print("× notebook / × HIPS: our throughput over theirs (higher is better);")
-    print("anderson: our fixed_point with method='anderson' on the same map.")
+    print("anderson: our fixed_point with method='anderson' on the same map (on scalar")
+    print("problems the elementwise secant method); HIPS has no accelerated method.")
+    print("spread: slowest-fastest per-round ratio root_find / unit (machine noise).")
 
 
 if __name__ == "__main__":

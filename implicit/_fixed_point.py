@@ -114,9 +114,11 @@ def _secant(
         if g_prev is None:
             x_next = fx
         else:
-            dg = g - g_prev
-            secant = x - g * (x - x_prev) / dg
-            x_next = torch.where(torch.isfinite(secant) & (dg != 0), secant, fx)
+            # x - g (x - x_prev) / (g - g_prev), in place on temporaries (g_prev is
+            # not needed again); a flat secant gives inf or NaN: those take the plain step.
+            x_next = (x - x_prev).mul_(g).div_(g_prev.sub_(g)).add_(x)
+            if not math.isfinite(float(x_next.sum())):  # one reduction, not a mask
+                x_next = torch.where(torch.isfinite(x_next), x_next, fx)
         x_prev, g_prev, x = x, g, x_next
     return x, max_iter, gap
 

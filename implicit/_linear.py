@@ -38,10 +38,11 @@ def jacobian(
     batch_shape, event_shape = split(y.shape, event_ndim)
     m = math.prod(event_shape)
     if m == 1:  # the common scalar case: one vjp with ones, no stacking
+        ones = torch.ones((), dtype=value.dtype, device=value.device).expand_as(value)
         (row,) = torch.autograd.grad(
             value,
             y,
-            torch.ones_like(value),
+            ones,
             retain_graph=True,
             create_graph=create_graph,
             allow_unused=True,
@@ -105,5 +106,12 @@ def singular_values(J: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if J.shape[-1] == 1:
         value = J[..., 0, 0].abs()
         return value, value
-    s = torch.linalg.svdvals(J.detach())
+    J = J.detach()
+    finite = torch.isfinite(J).flatten(-2).all(-1)
+    if bool(finite.all()):
+        s = torch.linalg.svdvals(J)
+        return s[..., -1], s[..., 0]
+    # LAPACK refuses non-finite input (a problem already NaN under on_failure="nan").
+    s = torch.linalg.svdvals(torch.where(finite[..., None, None], J, 0.0))
+    s = torch.where(finite[..., None], s, math.nan)
     return s[..., -1], s[..., 0]

@@ -38,8 +38,10 @@ class RootInfo:
             is taken without evaluating ``F`` again).
         sigma_min: ``|F_y|`` (scalar problems) or the smallest singular value of
             ``F_y`` (``I - f_x`` for fixed points) at the returned ``y``.
-        singular: ``sigma_min`` is below ``singular_tol`` times the larger
-            ``|F_y|`` of the start and the solution: ``y(x)`` is not differentiable there.
+        singular: ``sigma_min`` is below ``singular_tol`` times a scale, the largest
+            of ``|F_y|`` at the start and at the solution and of ``|F_x . 1|`` (how
+            fast ``F`` moves with ``x``; counted only where ``F_y`` could vanish
+            near the solution): ``y(x)`` is not differentiable there.
     """
 
     converged: torch.Tensor
@@ -121,7 +123,8 @@ class _ImplicitFunction(torch.autograd.Function):
             singular = _check_singular(spec, J, scale)
             _, event_shape = split(y.shape, spec.event_ndim)
             u = solve(J.mT, grad_y, event_shape)
-            u = torch.where(_per_problem(singular, spec.event_ndim), math.nan, u)
+            if singular is not None:
+                u = torch.where(_per_problem(singular, spec.event_ndim), math.nan, u)
             wanted = [x for x, n in zip(xs_in, needs) if n]
             grads = iter(
                 torch.autograd.grad(value, wanted, -u, create_graph=keep, allow_unused=True)
@@ -164,13 +167,20 @@ class _ImplicitFunction(torch.autograd.Function):
         singular = _check_singular(spec, J, scale)
         _, event_shape = split(y.shape, spec.event_ndim)
         y_dot = -solve(J, F_x_dx, event_shape)
+        if singular is None:
+            return y_dot
         return torch.where(_per_problem(singular, spec.event_ndim), math.nan, y_dot)
 
 
-def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Raise, or warn and return the mask of problems whose ``F_y`` is singular."""
+def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
+    """Raise, or warn and return the mask of problems whose ``F_y`` is singular
+    (None when there are none)."""
     sigma_min, _ = singular_values(J)
-    singular = (sigma_min <= spec.singular_tol * scale) | ~torch.isfinite(sigma_min)
+    # NaN compares False: a non-finite sigma_min counts as singular too.
+    singular = ~(sigma_min > spec.singular_tol * scale)
+    if not bool(singular.any()):
+        return None
+    singular |= ~torch.isfinite(sigma_min)
     fail(
         SingularJacobianError,
         singular & torch.isfinite(sigma_min),  # NaN: the forward already said so
@@ -232,76 +242,140 @@ def _newton(
     tol: float,
     max_iter: int,
     max_backtracks: int = 30,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Batched Newton with backtracking on ``max |F|``; see ``root_find``."""
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Batched Newton with backtracking on ``max |F|``; see ``root_find``.
+
+    On big batches of cheap ``F`` every elementwise pass costs about as much as
+    evaluating ``F``, so the loop decides from reductions (one ``aminmax`` of the
+    relative steps per iteration) and does per-problem bookkeeping only when
+    some problem is near its root or has stopped.
+
+    Once every step is below ``sqrt(tol)`` (the quadratic regime), ``F_y`` at the
+    new iterate is taken only if needed: the step that confirms convergence is
+    a chord step with the previous ``F_y`` (off by ``O(sqrt(tol))`` relatively,
+    which changes a step below ``tol`` by far less than ``tol``).
+    """
     batch_shape, event_shape = split(y0.shape, event_ndim)
 
-    def evaluate(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(y: torch.Tensor) -> tuple[torch.Tensor, Callable[[], torch.Tensor]]:
+        """``F`` at ``y``, and ``F_y`` there on demand (the graph is kept until then)."""
         with torch.enable_grad():
-            y_in = y.detach().requires_grad_()
+            y_in = y.requires_grad_()
             value = G(y_in)
-            J = jacobian(value, y_in, event_ndim)
-        return value.detach(), J
+        return value.detach(), lambda: jacobian(value, y_in, event_ndim)
 
-    y = y0.detach().clone()
+    y = y0.detach()
+    value: torch.Tensor | None
     value, J = start
     residual = _residual(value, event_ndim)
     converged = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
     broken = torch.zeros_like(converged)  # F_y singular at an iterate
     iterations = torch.zeros(batch_shape, dtype=torch.long, device=y.device)
+    sweeps = 0  # iterations in which every problem was active (added at the end)
     scale = singular_values(J)[1]
     sqrt_tol = math.sqrt(tol)
-    any_broken = False
+    all_active = True
+    pending: Callable[[], torch.Tensor] | None = None  # F_y at y, not yet taken
     for _ in range(max_iter):
-        active = ~(converged | broken) if any_broken else ~converged
-        if not bool(active.any()):
-            break
-        # Bookkeeping costs as much as evaluating F on big batches: masks are
-        # applied only when some problem is inactive.
-        all_active = bool(active.all())
-        step = solve(J, value, event_shape).neg_()
-        step_size = _residual(step, event_ndim)
-        if not math.isfinite(float(step_size.sum())):  # one reduction, not a mask
-            finite = torch.isfinite(step_size)
+        if not all_active:
+            active = ~(converged | broken)
+            if not bool(active.any()):
+                break
+        while True:
+            step = solve(J, value, event_shape)  # y - step is Newton's iterate
+            if not all_active:
+                step = torch.where(_per_problem(active, event_ndim), step, 0.0)
+            # The relative step |step| / max(1, |y|) lies in [|step| / max(1, max|y|),
+            # |step|]: far from every root the bounds decide without dividing.
+            relative_step = _residual(step, event_ndim)
+            lo, hi = (float(v) for v in torch.aminmax(relative_step))
+            if hi > tol and lo <= sqrt_tol * max(1.0, *(abs(float(v)) for v in torch.aminmax(y))):
+                relative_step.div_(_residual(y, event_ndim).clamp_(min=1))
+                lo, hi = (float(v) for v in torch.aminmax(relative_step))
+            if pending is None or hi <= tol:
+                break
+            J, pending = pending(), None  # the chord step is not enough: Newton's
+        if not math.isfinite(hi):  # NaN or inf somewhere: F_y singular at an iterate
+            finite = torch.isfinite(relative_step)
+            if all_active:
+                active = torch.ones_like(converged)
             broken |= active & ~finite
             active &= finite
-            all_active, any_broken = False, True
-        if not all_active:
-            step = torch.where(_per_problem(active, event_ndim), step, 0.0)
-            step_size = torch.where(active, step_size, 0.0)
-        relative_step = step_size / _residual(y, event_ndim).clamp_(min=1)
-        done = relative_step <= tol
+            all_active = False
+            step = torch.where(_per_problem(finite, event_ndim), step, 0.0)
+            relative_step = torch.where(finite, relative_step, 0.0)
+            if not bool(active.any()):
+                break
+            lo, hi = (float(v) for v in torch.aminmax(relative_step))
+        if hi <= tol:
+            # Every step is below tol: take it and stop, without another
+            # evaluation (F_y there differs from the last one by O(tol)).  Newton's
+            # linear model puts F at the new y at 0 (up to F_yy * tol^2).
+            y = y - step
+            if all_active:
+                value = None
+                converged.fill_(True)
+                sweeps += 1
+            else:
+                value = torch.where(_per_problem(active, event_ndim), 0.0, value)
+                converged |= active
+                iterations += active
+            break
         # In Newton's quadratic regime take full steps: near the root the residual
         # sits at rounding level and a line search would only stall.
-        near = relative_step <= sqrt_tol
-        if bool(done.all()):
-            # Every step is below tol: take it and stop, without another
-            # evaluation (F_y there differs from the last one by O(tol)).
-            y = y + step
-            iterations += active
-            converged |= active
-            break
+        all_near = hi <= sqrt_tol
+        some_near = lo <= sqrt_tol
+        near: torch.Tensor | bool = all_near or (relative_step <= sqrt_tol if some_near else False)
         t: torch.Tensor | float = 1.0  # a tensor once some problem backtracks
         for _ in range(max_backtracks):
-            y_try = y + step if isinstance(t, float) else y + _per_problem(t, event_ndim) * step
-            value_try, J_try = evaluate(y_try)
+            y_try = y - step if isinstance(t, float) else y - _per_problem(t, event_ndim) * step
+            value_try, jacobian_try = evaluate(y_try)
             residual_try = _residual(value_try, event_ndim)
-            ok = near | (residual_try <= (1 - 1e-4 * t) * residual)
+            if all_near:
+                break
+            if isinstance(t, float):
+                # The common case decided by one reduction: every problem that is
+                # still iterating and not near its root decreased enough.
+                excess = torch.sub(residual_try, residual, alpha=1 - 1e-4)
+                if not all_active:
+                    excess.masked_fill_(~active, -1.0)
+                if isinstance(near, torch.Tensor):
+                    excess.masked_fill_(near, -1.0)
+                if float(excess.amax()) < 0:
+                    break
+            ok = residual_try <= (1 - 1e-4 * t) * residual
+            if some_near:
+                ok |= near
             if bool(ok.all()):
                 break
             t = torch.where(ok, t, torch.as_tensor(t, dtype=y.dtype) / 2)
-        stalled = near & (residual_try >= residual)  # the rounding floor: no more to gain
-        y, value, J, residual = y_try, value_try, J_try, residual_try
-        iterations += active
-        finished = done | stalled
-        converged |= finished if all_active else active & finished
+        if all_active:
+            sweeps += 1
+        else:
+            iterations += active
+        if some_near:
+            # Problems stop when their step is below tol, or near the root when
+            # the residual no longer falls (the rounding floor: no more to gain).
+            finished = (residual_try >= residual) & near
+            if lo <= tol:
+                finished |= relative_step <= tol
+            converged |= finished if all_active else active & finished
+            all_active = all_active and not bool(finished.any())
+        y, value, residual = y_try, value_try, residual_try
+        if all_near:
+            pending = jacobian_try  # keep the previous F_y for a chord step
+        else:
+            J = jacobian_try()
+    iterations += sweeps
     sigma_min, sigma_max = singular_values(J)
     scale = torch.maximum(scale, sigma_max)
-    return y, {
+    return y.detach(), {  # (an accepted iterate was evaluate()'s leaf)
         "converged": converged,
         "broken": broken,
         "iterations": iterations,
         "residual": residual,
+        "value": value,
+        "J": J,
         "sigma_min": sigma_min,
         "scale": scale,
     }
@@ -348,9 +422,67 @@ def _lbfgs(
         "broken": torch.zeros(batch_shape, dtype=torch.bool),
         "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long),
         "residual": residual,
+        "value": value.detach(),
+        "J": J.detach(),
         "sigma_min": sigma_min,
         "scale": scale,
     }
+
+
+def _sensitivity_to_x(
+    F: Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    value: torch.Tensor | None,
+    event_ndim: int,
+) -> torch.Tensor:
+    """``|F_x . 1|`` per problem (max over its components): how fast ``F`` at ``y``
+    moves when every element of ``x`` moves together, by a forward difference.
+
+    This is the scale against which ``|F_y|`` is small at a vertical tangent.  The
+    path alone gives none: started near a double root, ``|F_y|`` is as small at
+    ``y0`` as at the solution.  ``value`` is ``F(x, y)`` (None: zero, Newton's
+    linear model after its last step).  A step outside ``F``'s domain
+    (non-finite) gives 0, i.e. no evidence either way.
+    """
+    batch_shape, _ = split(y.shape, event_ndim)
+    floats = [x for x in xs if x.is_floating_point() and x.numel()]
+    size = max((abs(float(v)) for x in floats for v in torch.aminmax(x)), default=math.nan)
+    h = math.sqrt(torch.finfo(y.dtype).eps) * max(1.0, size)
+    if not math.isfinite(h):
+        return torch.zeros(batch_shape, dtype=y.dtype, device=y.device)
+    moved = tuple(x + h if x.is_floating_point() else x for x in xs)
+    with torch.no_grad():
+        change = F(moved, y)
+        if value is not None:
+            change = change - value
+        change = _residual(change, event_ndim).div_(h)
+    return change.nan_to_num_(nan=0.0, posinf=0.0)
+
+
+def _can_vanish(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y: torch.Tensor,
+    J: torch.Tensor,
+    sigma_min: torch.Tensor,
+    event_ndim: int,
+    reach: float,
+) -> torch.Tensor:
+    """Whether ``F_y`` changes by at least ``sigma_min`` within ``reach * max(1, |y|)``
+    of ``y``: by the linear extrapolation, it could vanish that close.
+
+    What tells a vertical tangent or a double root (``F_y`` has a zero next to
+    ``y``) from a steep but regular curve such as ``y = 1000 x``, where ``|F_y|``
+    is small against ``|F_x|`` but constant.  One more evaluation of ``F`` and
+    ``F_y`` for the batch; non-finite there counts as "can vanish".
+    """
+    batch_shape, _ = split(y.shape, event_ndim)
+    delta = _residual(y, event_ndim).clamp_(min=1).mul_(reach)
+    with torch.enable_grad():
+        y_in = (y + _per_problem(delta, event_ndim)).requires_grad_()
+        J_moved = jacobian(G(y_in), y_in, event_ndim)
+    change = torch.linalg.vector_norm((J_moved - J).reshape(*batch_shape, -1), dim=-1)
+    return ~(change < sigma_min)
 
 
 _METHODS = {"newton": _newton, "lbfgs": _lbfgs}
@@ -397,11 +529,19 @@ def root_find(
             (default 1e-6).
         max_iter: the iteration cap.
         singular_tol: ``F_y`` counts as singular when its smallest singular value
-            is below ``singular_tol`` times the larger of its largest singular
-            value at ``y0`` and at the solution (default: the cube root of
-            machine epsilon, 6e-6 in float64). Newton reaches a double root
-            only to about the square root of epsilon, where ``|F_y|`` is still
-            that small: a smaller default would let it pass as regular.
+            is below ``singular_tol`` times the largest of: its largest singular
+            value at ``y0`` and at the solution, and ``|F_x . 1|`` at the
+            solution (the change of ``F`` per unit shift of every element of
+            ``x``, by a forward difference; the design's degeneracy measure
+            ``|F_y| / |grad F|``).  Default: the cube root of machine epsilon,
+            6e-6 in float64.  Newton reaches a double root only to about the
+            square root of epsilon, where ``|F_y|`` is still that small: a
+            smaller default would let it pass as regular.  The ``F_x`` term is
+            what catches a vertical tangent when ``y0`` starts near it (then
+            ``|F_y|`` is tiny all along the path); it counts only where ``F_y``
+            changes by at least itself within ``sqrt(singular_tol) * max(1, |y|)``
+            (it could vanish there), so a steep straight curve such as
+            ``y = 1000 x`` stays regular.
         on_failure: ``"raise"`` an ``ImplicitError``, or ``"nan"``: warn and
             return NaN for the failing problems.
         return_info: also return per-problem ``RootInfo``.
@@ -440,15 +580,32 @@ def root_find(
 
         start = _validate(G, y0, event_ndim)
         y_star, stats = _METHODS[method](G, y0, start, event_ndim, tol, max_iter)
+        # |F_y| is compared with the largest |F_y| on the path and with |F_x|: at a
+        # vertical tangent only the latter stays away from 0 when y0 is close.
+        # (Unconverged problems fail anyway; their F(x, y) is not near 0 either.)
+        F_x = _sensitivity_to_x(
+            lambda xs, y: F(xs if tuple_x else xs[0], y), xs, y_star, stats["value"], event_ndim
+        )
+        if not bool(stats["converged"].all()):
+            F_x = torch.where(stats["converged"], F_x, 0.0)
+        sigma_min = stats["sigma_min"]
+        # Small against F_x alone is not enough: a steep straight curve has that
+        # too.  F_y must also be able to vanish near y (rarely needed: one more
+        # evaluation, and only when some problem is in doubt).
+        doubt = (sigma_min <= singular_tol * F_x) & (sigma_min > singular_tol * stats["scale"])
+        if bool(doubt.any()):
+            near_zero = _can_vanish(G, y_star, stats["J"], sigma_min, event_ndim, singular_tol**0.5)
+            F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
+        scale = torch.maximum(stats["scale"], F_x)
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | (stats["sigma_min"] <= singular_tol * stats["scale"]),
+            singular=stats["broken"] | (sigma_min <= singular_tol * scale),
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
-        return y_star, info, stats["scale"]
+        return y_star, info, scale
 
     spec = _Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what)
     y, *diagnostics = _ImplicitFunction.apply(spec, solver, y0, *xs)
@@ -481,6 +638,8 @@ def _validate(
 def _apply_policy(
     y: torch.Tensor, info: RootInfo, what: str, event_ndim: int, max_iter: int, on_failure: str
 ) -> torch.Tensor:
+    if not bool((info.singular | ~info.converged).any()):
+        return y
     fail(
         SingularJacobianError,
         info.singular,

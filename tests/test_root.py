@@ -251,3 +251,88 @@ def test_root_find_second_derivative_when_F_does_not_depend_on_x() -> None:
     (d2y_dx2,) = torch.autograd.grad(dy_dx, x)
     assert dy_dx.item() == 0.0
     assert d2y_dx2.item() == 0.0
+
+
+def _tangent_quartic(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """At x = 11/8, F(x, .) = -(8y + 5)^2 (48y^2 - 16y - 29) / 1024: a double root
+    y = -5/8 (F_y = 0, F_x = 1.1 there) whose curvature F_yy = 1/32 is small."""
+    return x**2 * y**2 - 2 * x * y**3 - 3 * y**4 + 85 / 32 * y + 725 / 1024
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("offset", [1e-1, 1e-2, 1e-3, 1e-5, 1e-8, -1e-6, -1e-3])
+def test_root_find_vertical_tangent_is_singular_wherever_y0_starts(
+    dtype: torch.dtype, offset: float
+) -> None:
+    # Found by the thorough profile: from y0 near the double root, |F_y| along the
+    # path is as small as at the solution, so a path-relative test let dy/dx = 5e8 out.
+    x = torch.tensor(11 / 8, dtype=dtype, requires_grad=True)
+    y0 = torch.tensor(-5 / 8 + offset, dtype=dtype)
+    with pytest.raises(SingularJacobianError, match=r"\|F_y\| = "):
+        root_find(_tangent_quartic, x, y0)
+
+
+def test_root_find_vertical_tangent_in_a_batch_names_the_problem() -> None:
+    x = t([11 / 8, 0.5, 11 / 8], requires_grad=True)
+    y0 = t([-5 / 8 + 1e-3, 0.7, -5 / 8 + 1e-8])
+    with pytest.warns(ImplicitWarning, match=r"2 of 3 problem.*\(0,\).*\(2,\)"):
+        y = root_find(_tangent_quartic, x, y0, on_failure="nan")
+    assert math.isfinite(y[1].item())
+    assert y[0].isnan()
+    assert y[2].isnan()
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert math.isfinite(g[1].item())
+    assert not math.isfinite(g[0].item())
+    assert not math.isfinite(g[2].item())
+
+
+def test_root_find_vertical_tangent_of_a_vector_problem_is_singular() -> None:
+    # Two copies of the quartic, coupled by a rotation: F_y is singular at the root.
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        c, s = 0.6, 0.8
+        z = torch.stack([c * y[..., 0] - s * y[..., 1], s * y[..., 0] + c * y[..., 1]], -1)
+        return torch.stack([_tangent_quartic(x, z[..., 0]), z[..., 1] - 0.25], -1)
+
+    x = t(11 / 8, requires_grad=True)
+    z0 = torch.tensor([-5 / 8 + 1e-4, 0.25], dtype=f64)
+    y0 = torch.stack([0.6 * z0[0] + 0.8 * z0[1], -0.8 * z0[0] + 0.6 * z0[1]])
+    with pytest.raises(SingularJacobianError, match="smallest singular value"):
+        root_find(F, x, y0, event_ndim=1)
+
+
+def test_root_find_simple_root_beside_a_double_root_is_regular() -> None:
+    # y = -0.62828... is a simple root 3e-3 from the double root: F_y = 5e-5 and
+    # |F_y| / |grad F| = 3e-5, well conditioned enough in float64.
+    x = t(11 / 8, requires_grad=True)
+    y = root_find(_tangent_quartic, x, t(-0.7))
+    (dy_dx,) = torch.autograd.grad(y, x)
+    yd = y.detach()
+    F_x = 2 * x.detach() * yd**2 - 2 * yd**3
+    F_y = 2 * x.detach() ** 2 * yd - 6 * x.detach() * yd**2 - 12 * yd**3 + 85 / 32
+    # The root's condition is 1 / 3e-5, so round-off moves it by ~1e-12.
+    assert abs(yd.item() - (16 - math.sqrt(5824)) / 96) <= 1e-10
+    assert dy_dx.item() == pytest.approx((-F_x / F_y).item(), rel=1e-6)
+
+
+def test_root_find_nan_policy_backward_through_failed_vector_problems() -> None:
+    # Problem 1 has no real root (y^2 = -1): NaN under on_failure="nan"; the
+    # backward must give it a NaN gradient, not fail in LAPACK on its NaN F_y.
+    x = t([[-0.25, -1.0], [1.0, 1.0]], requires_grad=True)
+    with pytest.warns(ImplicitWarning, match=r"1 of 2 problem.*batch index \(1,\)"):
+        y = root_find(
+            lambda x, y: y**2 + x, x, t([[1.0, 0.5], [0.3, 0.3]]), event_ndim=1, on_failure="nan"
+        )
+    assert y[1].isnan().all()
+    (g,) = torch.autograd.grad(y.nansum(), x)
+    torch.testing.assert_close(g[0], -0.5 / y[0].detach(), rtol=1e-12, atol=0)
+    assert g[1].isnan().all()
+
+
+@pytest.mark.parametrize(("dtype", "slope"), [(torch.float32, 1e3), (torch.float64, 1e7)])
+def test_root_find_steep_straight_curve_is_regular(dtype: torch.dtype, slope: float) -> None:
+    # |F_y| / |F_x| = 1 / slope is below singular_tol, but F_y = 1 never vanishes:
+    # no vertical tangent, and the gradient is exact.
+    x = torch.tensor([0.3, -0.2], dtype=dtype, requires_grad=True)
+    y = root_find(lambda x, y: y - slope * x, x, torch.zeros(2, dtype=dtype))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(g, torch.full_like(g, slope), rtol=1e-6, atol=0)
