@@ -259,9 +259,19 @@ def grade_file(
         graded.tampered = tuple(sorted(tampered | set(hello.tampered)))
     graded.output, graded.output_total = worker.output, worker.output_total
     graded.files = tuple(sorted(files))
+    forged = rubric_mod.grader_tampering(graded.tampered)
+    if forged:
+        message = (
+            "The code replaced the grader's own functions ("
+            + ", ".join(forged)
+            + "): nothing measured in its process can be trusted, so no case counts."
+        )
+        graded.status = rubric_mod.TAMPERED
+        graded.exploration = None
+        results = [_not_run(judge, c, rubric_mod.TAMPERED, message) for c in cases]
     graded.cases = results
     notes = {r.note for r in results if not r.ran}
-    if graded.load_error is None:
+    if graded.load_error is None and not forged:
         if "timeout" in notes or "not run" in notes:
             graded.status = "timeout"
         elif "crashed" in notes:

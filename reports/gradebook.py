@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import columns, details, summary
 from . import explore as explore_mod
+from . import rubric as rubric_mod
 from .outcomes import CaseOutcome
 
 if TYPE_CHECKING:
@@ -294,10 +295,7 @@ def _conduct(g: Graded) -> str:
             notes[result.note] = notes.get(result.note, 0) + 1
     for note, count in sorted(notes.items()):
         lines.append(f"{count} case(s): {note}")
-    if g.tampered:
-        lines.append(
-            "replaced torch functions (the checks keep their own): " + ", ".join(g.tampered)
-        )
+    lines.extend(rubric_mod.tampering_text(g.tampered))
     if g.files:
         lines.append("left files in its working folder (deleted): " + ", ".join(g.files))
     if not lines:

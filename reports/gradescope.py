@@ -104,10 +104,9 @@ def results(graded: Graded) -> dict[str, Any]:
         output.append("The file could not be graded:\n" + graded.load_error)
     if graded.exploration is not None:
         output.append(explore_mod.FAIRNESS)
-    if graded.tampered:
-        output.append(
-            "Replaced torch functions (the checks keep their own): " + ", ".join(graded.tampered)
-        )
+    output.extend(
+        line[0].upper() + line[1:] + "." for line in rubric_mod.tampering_text(graded.tampered)
+    )
     return {
         "score": graded.score,
         "output": "\n\n".join(output),

@@ -302,3 +302,28 @@ def _hint(failures: Sequence[CheckResult]) -> str:
     for index, check in enumerate(failures):
         first_seen.setdefault(check.hint, index)
     return min(counts, key=lambda h: (-counts[h], first_seen[h]))
+
+
+#: Gradebook status of a submission that replaced the grader's own functions.
+TAMPERED = "tampered with the grader"
+
+
+def grader_tampering(tampered: Sequence[str]) -> list[str]:
+    """The names in ``tampered`` that belong to the grader (the probe or the worker),
+    not to torch: replacing one can forge an observation, so no case counts."""
+    return [name for name in tampered if name.startswith(("probe.", "worker."))]
+
+
+def tampering_text(tampered: Sequence[str]) -> list[str]:
+    """What to tell a reader about replaced functions (one line per kind), or []."""
+    ours = grader_tampering(tampered)
+    torch = [name for name in tampered if name not in ours]
+    lines = []
+    if ours:
+        lines.append(
+            "replaced the grader's own functions (every case discarded, score 0): "
+            + ", ".join(ours)
+        )
+    if torch:
+        lines.append("replaced torch functions (the checks keep their own): " + ", ".join(torch))
+    return lines

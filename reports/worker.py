@@ -19,7 +19,8 @@ Protocol (one JSON object per line, never a pickle):
 - parent -> worker: ``{"op": "observe", "wire": {...}}``;
 - worker -> parent: ``{"ok": true, "observation": {...}, "tampered": [...]}`` or
   ``{"ok": false, "error": str, "error_kind": "exit" | "exception" | "protocol",
-  "tampered": [...]}``.
+  "tampered": [...]}``; ``tampered`` names the watched torch functions and the
+  grader's own functions (``probe.*``, ``worker.*``) found replaced.
 
 The parent alone enforces the deadline (it kills the process group) and
 judges the observation.  Nothing here can stop a submission that deliberately
@@ -159,8 +160,24 @@ def _flush() -> None:
             stream.flush()
 
 
-def _tampered(torch: Any, before: dict[str, Any]) -> list[str]:
-    now = _watched(torch)
+def _own(probe: types.ModuleType) -> dict[str, Any]:
+    """The grader's own functions and classes in this process: the probe's and this
+    worker's, as ``probe.NAME`` / ``worker.NAME``.
+
+    A submission that replaces one could forge its observation; the parent then
+    discards everything this worker measured.  Tamper evidence against
+    monkeypatching, not a sandbox: code in this process can always do more.
+    """
+    found = {}
+    for prefix, namespace in (("probe", vars(probe)), ("worker", globals())):
+        for name, obj in namespace.items():
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                found[f"{prefix}.{name}"] = obj
+    return found
+
+
+def _tampered(torch: Any, before: dict[str, Any], probe: types.ModuleType) -> list[str]:
+    now = {**_watched(torch), **_own(probe)}
     return sorted(name for name, fn in before.items() if now.get(name) is not fn)
 
 
@@ -259,7 +276,7 @@ def serve(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     probe = _load_file("_iv_probe", os.path.join(args.lib, args.probe))
     _warm_up(probe)
-    before = _watched(torch)
+    before = {**_watched(torch), **_own(probe)}
 
     hello: dict[str, Any] = {"event": "ready", "error": None, "error_kind": None, "defines": []}
     module = None
@@ -279,7 +296,7 @@ def serve(argv: list[str] | None = None) -> int:
                 error=f"the file does not define {_expected(args.assignment)}.",
                 error_kind="missing",
             )
-    hello["tampered"] = _tampered(torch, before)
+    hello["tampered"] = _tampered(torch, before, probe)
     _flush()
     _send(hello)
 
@@ -306,7 +323,7 @@ def serve(argv: list[str] | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001 - sys.exit, KeyboardInterrupt, anything
             kind = "exit" if isinstance(exc, SystemExit) else "exception"
             reply = {"ok": False, "error": _describe(exc), "error_kind": kind}
-        reply["tampered"] = _tampered(torch, before)
+        reply["tampered"] = _tampered(torch, before, probe)
         reply["files"] = _files()
         _flush()
         try:

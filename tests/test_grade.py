@@ -198,6 +198,7 @@ EXPECTED_HOSTILE = {
     "hang_at_import.py": ("timeout at import", 0),
     "hang_in_call.py": ("timeout", 0),
     "import_reference.py": ("import error", 0),
+    "forge_observation.py": ("tampered with the grader", 0),
     "inject_html.py": ("graded", 0),
     "missing_function.py": ("missing function", 0),
     "os_exit_in_call.py": ("crashed", 0),
@@ -228,5 +229,9 @@ def test_grade_hostile_class_is_contained_and_every_row_is_written(tmp_path: Pat
     assert "&lt;script&gt;alert(1)" in report  # shown, escaped
     hostile = {g.name: g for g in graded}
     assert "torch.autograd.gradcheck" in hostile["patch_gradcheck.py"].tampered
+    assert hostile["forge_observation.py"].tampered == ("probe.observe",)
+    assert not any(c.ran for c in hostile["forge_observation.py"].cases)
+    forged_report = tmp_path / "out" / "forge_observation.py" / "report.html"
+    assert "every case discarded" in forged_report.read_text()
     assert hostile["flood_output.py"].output_total >= 50 << 20
     assert not math.isnan(hostile["well_behaved.py"].score)
