@@ -35,6 +35,7 @@ from properties import records
 from properties.records import CheckResult, CurveCase, MapCase
 
 from .columns import fmt
+from .rubric import case_verdict
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -122,7 +123,8 @@ def case_strategy(assignment: str) -> SearchStrategy[Case]:
 
 
 def scored_failures(rubric: Rubric, result: CaseResult) -> tuple[CheckResult, ...]:
-    """The failing checks of ``result`` that a rubric item worth points would count.
+    """The failing checks of ``result`` that a rubric item worth points counts
+    against it (``rubric.case_verdict``, the scoring's own rule), in check order.
 
     Degenerate cases are never counted (as in ``rubric.score_item``); a call that
     raised, timed out or crashed fails every item that selects the case.
@@ -130,16 +132,13 @@ def scored_failures(rubric: Rubric, result: CaseResult) -> tuple[CheckResult, ..
     case = result.case
     if case.degenerate:
         return ()
-    items = [i for i in rubric.items if i.points > 0 and not i.degenerate and i.selects(case)]
-    names = {name for item in items for name in item.checks}
-    if not items:
-        return ()
-    bad = tuple(c for c in result.checks if c.status in ("fail", "error") and c.name in names)
-    if bad:
-        return bad
-    if not result.ran or any(c.name == "call" and c.status == "error" for c in result.checks):
-        return tuple(c for c in result.checks if c.status == "error")[:1] or result.checks[:1]
-    return ()
+    failed: set[int] = set()
+    for item in rubric.items:
+        if item.points > 0 and not item.degenerate and item.selects(case):
+            verdict, bad = case_verdict(item, result)
+            if verdict is False:
+                failed.update(id(c) for c in bad)
+    return tuple(c for c in result.checks if id(c) in failed)
 
 
 def _tests_something(case: Case) -> bool:

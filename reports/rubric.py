@@ -261,24 +261,12 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
         if result.case.degenerate != item.degenerate:
             degenerate += result.case.degenerate
             continue
-        mine = [c for c in result.checks if c.name in item.checks]
-        if not result.ran and result.note != "raised":
-            counted += 1
-            failures.extend(mine or result.checks[:1])
-            continue
-        measured = [c for c in mine if c.status != "degenerate"]
-        if not measured:
-            call_errors = [c for c in result.checks if c.name == "call" and c.status == "error"]
-            if call_errors:
-                counted += 1
-                failures.extend(call_errors[:1])
+        verdict, bad = case_verdict(item, result)
+        if verdict is None:
             continue
         counted += 1
-        bad = [c for c in measured if c.status in ("fail", "error")]
-        if bad:
-            failures.extend(bad)
-        else:
-            passed += 1
+        passed += verdict
+        failures.extend(bad)
     if counted == 0:
         earned = 0.0
     elif scoring == "all":
@@ -287,6 +275,26 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
         earned = round(item.points * passed / counted, 2)
     failures.sort(key=_smallest)
     return ItemScore(item, earned, passed, counted, degenerate, tuple(failures), _hint(failures))
+
+
+def case_verdict(item: Item, result: CaseResult) -> tuple[bool | None, list[CheckResult]]:
+    """How ``item`` judges one case it selects (degeneracy already matched).
+
+    Returns:
+        ``(None, [])`` when the case does not count for the item, else whether it
+        passed and the checks it failed on (a timeout or crash fails with the
+        item's checks or the first check; a raise with no check of the item's
+        own fails with the call error).
+    """
+    mine = [c for c in result.checks if c.name in item.checks]
+    if not result.ran and result.note != "raised":
+        return False, mine or list(result.checks[:1])
+    measured = [c for c in mine if c.status != "degenerate"]
+    if not measured:
+        call_errors = [c for c in result.checks if c.name == "call" and c.status == "error"]
+        return (False, call_errors[:1]) if call_errors else (None, [])
+    bad = [c for c in measured if c.status in ("fail", "error")]
+    return not bad, bad
 
 
 def _smallest(check: CheckResult) -> tuple[int, str, str]:
