@@ -704,10 +704,8 @@ def _newton_fixed_point(
             if mpmath.norm(residual) <= 1e-15 * (1 + mpmath.norm(mpmath.matrix(x))):
                 break
     for _ in range(200):
-        fx, f_x, _ = evaluate(x, a)
-        jac = mpmath.eye(m) - f_x
-        residual = mpmath.matrix([x[i] - fx[i] for i in range(m)])
-        step = mpmath.lu_solve(jac, residual)
+        _, f_x, residual = residual_at(x)
+        step = mpmath.lu_solve(mpmath.eye(m) - f_x, residual)
         x = [x[i] - step[i] for i in range(m)]
         if mpmath.norm(step) <= mpmath.mpf(10) ** (-DPS - 5) * (1 + mpmath.norm(mpmath.matrix(x))):
             return x
