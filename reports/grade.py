@@ -81,7 +81,8 @@ class Graded:
         cases: what happened on each case (empty when the file did not load).
         load_error: why the file could not be called, else None.
         output: what the submission printed (capped) and ``output_total`` bytes in all.
-        tampered: torch functions the submission replaced.
+        tampered: torch functions, and the grader's own (``probe.*``, ``worker.*``),
+            that the submission replaced.
         files: files the submission left in its working folder.
         notes: isolation notes and anything else the report should say.
         exploration: what the search beyond the frozen cases found (feedback, never
@@ -252,11 +253,13 @@ def grade_file(
             results, tampered, files = _run_cases(
                 worker, cases, judge, rubric.max_timeouts, on_case
             )
-            if explore is not None:
+            tampered |= set(hello.tampered)
+            # Not after tampering with the grader: every case is discarded below.
+            if explore is not None and not rubric_mod.grader_tampering(sorted(tampered)):
                 graded.exploration = _explore(
                     worker, judge, assignment, rubric, explore, results, tampered, files
                 )
-        graded.tampered = tuple(sorted(tampered | set(hello.tampered)))
+        graded.tampered = tuple(sorted(tampered))
     graded.output, graded.output_total = worker.output, worker.output_total
     graded.files = tuple(sorted(files))
     forged = rubric_mod.grader_tampering(graded.tampered)
@@ -267,7 +270,7 @@ def grade_file(
             + "): nothing measured in its process can be trusted, so no case counts."
         )
         graded.status = rubric_mod.TAMPERED
-        graded.exploration = None
+        graded.exploration = None  # tampering seen only while exploring
         results = [_not_run(judge, c, rubric_mod.TAMPERED, message) for c in cases]
     graded.cases = results
     notes = {r.note for r in results if not r.ran}

@@ -176,8 +176,13 @@ def _own(probe: types.ModuleType) -> dict[str, Any]:
     return found
 
 
+def _snapshot(torch: Any, probe: types.ModuleType) -> dict[str, Any]:
+    """Every function whose replacement is reported: torch's watched ones and ours."""
+    return {**_watched(torch), **_own(probe)}
+
+
 def _tampered(torch: Any, before: dict[str, Any], probe: types.ModuleType) -> list[str]:
-    now = {**_watched(torch), **_own(probe)}
+    now = _snapshot(torch, probe)
     return sorted(name for name, fn in before.items() if now.get(name) is not fn)
 
 
@@ -276,7 +281,7 @@ def serve(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     probe = _load_file("_iv_probe", os.path.join(args.lib, args.probe))
     _warm_up(probe)
-    before = {**_watched(torch), **_own(probe)}
+    before = _snapshot(torch, probe)
 
     hello: dict[str, Any] = {"event": "ready", "error": None, "error_kind": None, "defines": []}
     module = None
