@@ -119,6 +119,23 @@ def _as_tensor(y: Any, what: str) -> torch.Tensor:
     return y
 
 
+def _timed_call(
+    obs: Json, out: str, what: str, call: Callable[[], Any], **inputs: torch.Tensor
+) -> torch.Tensor:
+    """Run the candidate's ``call`` once; record in ``obs`` its ``time``, which of
+    ``inputs`` it ``mutated``, and ``<out>_shape`` / ``<out>_dtype`` of its result."""
+    before = {name: t.detach().clone() for name, t in inputs.items()}
+    start = time.perf_counter()
+    result = _as_tensor(call(), what)
+    obs["time"] = time.perf_counter() - start
+    obs["mutated"] = [
+        name for name, t in inputs.items() if not torch.equal(t.detach(), before[name])
+    ]
+    obs[f"{out}_shape"] = list(result.shape)
+    obs[f"{out}_dtype"] = str(result.dtype).removeprefix("torch.")
+    return result
+
+
 def graph_size(output: torch.Tensor) -> int:
     """Number of autograd graph nodes reachable from ``output.grad_fn`` (0 if none)."""
     root = output.grad_fn
@@ -189,18 +206,8 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
     with run.stage("call"):
         xt = torch.tensor(x, dtype=dtype, requires_grad=True)
         y0t = torch.tensor(y0, dtype=dtype)
-        x_before, y0_before = xt.detach().clone(), y0t.clone()
-        start = time.perf_counter()
-        y = _as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
-        obs["time"] = time.perf_counter() - start
-        obs["mutated"] = [
-            name
-            for name, now, before in (("x", xt, x_before), ("y0", y0t, y0_before))
-            if not torch.equal(now.detach(), before)
-        ]
+        y = _timed_call(obs, "y", "solve(F, x, y0)", lambda: solve(F, xt, y0t), x=xt, y0=y0t)
         obs["y"] = number(y)
-        obs["y_shape"] = list(y.shape)
-        obs["y_dtype"] = str(y.dtype).removeprefix("torch.")
         obs["requires_grad"] = bool(y.requires_grad)
         with torch.no_grad():
             y64 = y.detach().to(torch.float64).reshape(())
@@ -385,18 +392,15 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
     with run.stage("call"):
         rec = _MapRecorder(list(wire["f"]), obs["scalar"])
         a, x0 = _map_inputs(wire, dtype)
-        a_before, x0_before = a.detach().clone(), x0.clone()
-        start = time.perf_counter()
-        x = _as_tensor(fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(...)")
-        obs["time"] = time.perf_counter() - start
-        obs["mutated"] = [
-            name
-            for name, now, before in (("a", a, a_before), ("x0", x0, x0_before))
-            if not torch.equal(now.detach(), before)
-        ]
+        x = _timed_call(
+            obs,
+            "x",
+            "fixed_point(...)",
+            lambda: fixed_point(rec.f, a, x0, _distance, tol),
+            a=a,
+            x0=x0,
+        )
         obs["x"] = numbers(x)
-        obs["x_shape"] = list(x.shape)
-        obs["x_dtype"] = str(x.dtype).removeprefix("torch.")
         obs["forward_f_calls"] = rec.forward_calls
         obs["graph_nodes"] = graph_size(x)
         with torch.no_grad():
