@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from html.parser import HTMLParser
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given
@@ -12,6 +13,9 @@ from hypothesis import strategies as st
 from properties.records import CheckResult
 from reports import columns, samples
 from reports.outcomes import CaseOutcome, from_user_properties
+
+if TYPE_CHECKING:
+    from conftest import HtmlTags
 
 
 def _outcome(x: str = "0.5", sign_error: bool = False, got: str = "") -> CaseOutcome:
@@ -78,19 +82,9 @@ def test_last_recorded_case_wins() -> None:
     assert from_user_properties("n", [("other", "1")]) is None
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.tags.append(tag)
-
-
 @pytest.mark.parametrize("hostile", ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'])
-def test_cells_escape_text(hostile: str) -> None:
+def test_cells_escape_text(hostile: str, html_tags: Callable[[str], HtmlTags]) -> None:
     outcome = _outcome(sign_error=True, got=hostile)
-    parser = _Tags()
-    parser.feed("".join(columns.row_cells(outcome)))
+    parser = html_tags("".join(columns.row_cells(outcome)))
     assert "script" not in parser.tags
     assert "img" not in parser.tags

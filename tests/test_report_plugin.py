@@ -7,34 +7,20 @@ import json
 import re
 import sys
 import types
-from html.parser import HTMLParser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reports import plots, samples  # noqa: F401 - import torch/matplotlib once: pytester restores sys.modules
 
+if TYPE_CHECKING:
+    from conftest import HtmlTags
+
 pytest_plugins = ("pytester",)
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
-
-
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-
-
-def _tags(text: str) -> _Tags:
-    parser = _Tags()
-    parser.feed(text)
-    return parser
 
 
 def report_data(path: Path) -> dict[str, Any]:
@@ -135,11 +121,11 @@ def test_report_has_title_summary_columns_and_plots(pytester: pytest.Pytester) -
 
 
 def test_report_escapes_what_the_implementation_prints_and_returns(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, html_tags: Callable[[str], HtmlTags]
 ) -> None:
     _run_fake_suite(pytester, "--target", "x.py", FAKE_SIGN_ERROR="1", FAKE_HOSTILE=HOSTILE)
     path = pytester.path / "out" / "report.html"
-    page = _tags(path.read_text(encoding="utf-8"))
+    page = html_tags(path.read_text(encoding="utf-8"))
     assert page.tags.count("script") == 1  # pytest-html's own app.js
     assert "onerror" not in page.attrs
     data = report_data(path)
@@ -148,7 +134,7 @@ def test_report_escapes_what_the_implementation_prints_and_returns(
         fragments += test["resultsTableRow"] + [test["log"]]
         fragments += [e["content"] for e in test["extras"] if e["format_type"] == "html"]
     assert any("&lt;script&gt;alert(1)" in f for f in fragments)  # it is shown, as text
-    rendered = _tags("".join(fragments))
+    rendered = html_tags("".join(fragments))
     assert "script" not in rendered.tags
     assert "img" not in rendered.tags
     assert "onerror" not in rendered.attrs

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from reports import details, samples, summary
 from reports.outcomes import CaseOutcome
+
+if TYPE_CHECKING:
+    from conftest import HtmlTags
 
 
 def _outcomes(sign_error: bool, got: str = "") -> list[CaseOutcome]:
@@ -44,26 +48,16 @@ def test_headline_when_everything_passes_mentions_degenerate_cases() -> None:
     assert "1 degenerate case flagged" in text
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-
-
-def test_summary_and_details_escape_what_the_implementation_returned() -> None:
+def test_summary_and_details_escape_what_the_implementation_returned(
+    html_tags: Callable[[str], HtmlTags],
+) -> None:
     hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
     outcomes = _outcomes(sign_error=True, got=hostile)
     blocks = summary.render(summary.summarize(outcomes), hostile, "implicit")
     parts = [*blocks["prefix"][1:], *blocks["summary"], *blocks["postfix"]]
     parts += [details.checks_table(o) for o in outcomes]
     parts += [details.reproduce(o, hostile, None, hostile) for o in outcomes]
-    parser = _Tags()
-    parser.feed("".join(parts))
+    parser = html_tags("".join(parts))
     assert "script" not in parser.tags
     assert "img" not in parser.tags
     assert "onerror" not in parser.attrs
