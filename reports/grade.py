@@ -267,7 +267,7 @@ def grade_file(
         message = (
             "The code replaced the grader's own functions ("
             + ", ".join(forged)
-            + "): nothing measured in its process can be trusted, so no case counts."
+            + "): nothing measured in its process can be trusted, so no case counts"
         )
         graded.status = rubric_mod.TAMPERED
         graded.exploration = None  # tampering seen only while exploring
