@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from .outcomes import CaseOutcome
     from .summary import Summary
 
-#: Plots attached to rows by one process (failing, erroring and degenerate cases) ...
-MAX_PLOTS = 120
-#: ... and per (first failing property, family): the rest of a group looks the same.
-PLOTS_PER_GROUP = 6
 #: Passing cases per family shown in the gallery.
 GALLERY_PER_FAMILY = 3
 #: Properties whose smallest failing case is plotted beside the verdict.
@@ -82,7 +78,7 @@ class ReportHooks:
         self.max_rows = max_rows
         self.listed: collections.Counter[bool] = collections.Counter()  # by "is passing"
         self.hidden: dict[str, str] = {}  # node id -> status of the rows left out
-        self.plots: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.plots = 0  # plots attached to rows by this process
 
     # -- collecting ------------------------------------------------------------
 
@@ -130,12 +126,12 @@ class ReportHooks:
         found: list[dict] = [extras.html(details.checks_table(outcome))]
         if outcome.status == "pass":
             return found
-        failing = outcome.failing()
-        group = (failing[0].name if failing else outcome.status, outcome.family)
-        if self.plots.total() < MAX_PLOTS and self.plots[group] < PLOTS_PER_GROUP:
+        # Every failing, erroring and degenerate row gets its plot; beyond the row
+        # limit rows are left out of the table, so their plots would be too.
+        if self.plots < self.max_rows:
             png = plots.case_plot(outcome.case, outcome.checks, _plot_title(outcome))
             if png is not None:
-                self.plots[group] += 1
+                self.plots += 1
                 found.append(extras.png(png, name=f"{outcome.status}: {outcome.family}"))
         hypothesis_text = getattr(item, "hypothesis_report_information", "") or ""
         longrepr = report.longreprtext or ""
@@ -221,7 +217,6 @@ class ReportHooks:
             gallery=_gallery(outcomes),
             max_passing=self.max_passing,
             max_rows=self.max_rows,
-            plots_per_group=PLOTS_PER_GROUP,
             figures=_smallest_failures(counts),
         )
         prefix.extend(blocks["prefix"])

@@ -189,7 +189,6 @@ def render(
     max_passing: int | None = None,
     figures: Sequence[tuple[str, str]] = (),
     max_rows: int | None = None,
-    plots_per_group: int | None = None,
 ) -> dict[str, list[str]]:
     """HTML for pytest-html's ``prefix``, ``summary`` and ``postfix`` lists.
 
@@ -200,7 +199,6 @@ def render(
         gallery: (caption, base64 PNG) pairs of passing cases to show.
         max_passing: the passing-row limit, to explain rows left out.
         max_rows: the limit on other rows, likewise.
-        plots_per_group: plots drawn per failing property and family, likewise.
         figures: (caption, base64 PNG) pairs shown beside the verdict: the
             smallest failing case of the first failing properties.
 
@@ -218,22 +216,15 @@ def render(
         counts_table("Cases per family", "family", summary.families),
     ]
     block = [f'<div class="iv-tables">{"".join(tables)}</div>']
-    note = _limits_note(summary, max_passing, max_rows, plots_per_group)
+    note = _limits_note(summary, max_passing, max_rows)
     if note:
         block.append(note)
     postfix = [gallery_html(gallery)] if gallery else []
     return {"prefix": prefix, "summary": block, "postfix": postfix}
 
 
-def _limits_note(
-    summary: Summary, max_passing: int | None, max_rows: int | None, per_group: int | None
-) -> str:
+def _limits_note(summary: Summary, max_passing: int | None, max_rows: int | None) -> str:
     notes = []
-    if per_group is not None:
-        notes.append(
-            f"Plots show the first {per_group} failing or degenerate cases of each property "
-            "and family."
-        )
     if summary.hidden:
         words = {"pass": "passing", "fail": "failing", "error": "erroring"}
         left = ", ".join(f"{n} {words.get(s, s)}" for s, n in sorted(summary.hidden.items()))
