@@ -51,6 +51,19 @@ def assignment_label(path: str | None, assignment: str | None) -> str:
         return ""
 
 
+def runnable_nodeid(item: pytest.Item) -> str:
+    """``item``'s node id with a path that works from the folder pytest ran in:
+    relative when the test file lies under it, else absolute (the suite of an
+    installed package, run with ``--pyargs`` from anywhere)."""
+    path = item.path
+    try:
+        path = path.relative_to(item.config.invocation_params.dir)
+    except ValueError:
+        pass
+    _, sep, rest = item.nodeid.partition("::")
+    return f"{path.as_posix()}{sep}{rest}"
+
+
 def _is_row(report: Any) -> bool:
     """The report that pytest-html shows as a test's row: the call, or a skip at setup."""
     return report.when == "call" or (report.when == "setup" and report.skipped)
@@ -138,7 +151,11 @@ class ReportHooks:
         found.append(
             extras.html(
                 details.reproduce(
-                    outcome, self.target_path, self.assignment, f"{hypothesis_text}\n{longrepr}"
+                    outcome,
+                    self.target_path,
+                    self.assignment,
+                    f"{hypothesis_text}\n{longrepr}",
+                    nodeid=runnable_nodeid(item),
                 )
             )
         )

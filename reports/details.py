@@ -55,6 +55,7 @@ def reproduce(
     target_path: str | None = None,
     assignment: str | None = None,
     hypothesis_text: str = "",
+    nodeid: str | None = None,
 ) -> str:
     """How to run this case again: the pytest command, the case as text, a snippet.
 
@@ -64,8 +65,10 @@ def reproduce(
         assignment: ``--assignment`` of the run, if given.
         hypothesis_text: Hypothesis's report section (falsifying example, seed,
             ``@reproduce_failure`` blob), if any; only its relevant lines are kept.
+        nodeid: the test as pytest accepts it from where it was run (default:
+            ``outcome.nodeid``, relative to pytest's rootdir).
     """
-    command = ["pytest", outcome.nodeid]
+    command = ["pytest", nodeid or outcome.nodeid]
     if target_path:
         command += ["--target", target_path]
     if assignment:

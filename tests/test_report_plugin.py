@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shlex
 import sys
 import types
 from collections.abc import Callable
@@ -203,6 +204,42 @@ def test_failing_rows_and_plots_are_capped(pytester: pytest.Pytester) -> None:
     # Every failing row listed has its plot (the passing and the plain test none).
     plotted = [t for t in found.values() if any(e["format_type"] == "image" for e in t["extras"])]
     assert plotted == failing
+
+
+def _reproduce_commands(path: Path) -> list[list[str]]:
+    """The "How to reproduce" pytest command of every row that has one, split."""
+    commands = []
+    for test in rows(report_data(path)).values():
+        for extra in test["extras"]:
+            found = re.search(r"How to reproduce</b><pre>(.*?)</pre>", extra["content"])
+            if found:
+                commands.append(shlex.split(html.unescape(found.group(1))))
+    return commands
+
+
+@pytest.mark.parametrize("where", ["project", "elsewhere"])
+def test_reproduce_command_runs_from_where_pytest_ran(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """From the project's folder the test's path is relative; run from elsewhere
+    (an installed suite, ``--pyargs``) it is absolute: either way it exists."""
+    suite = pytester.mkpydir("suite")
+    (suite / "test_fake.py").write_text(samples.FAKE_SUITE)
+    monkeypatch.setenv("FAKE_SIGN_ERROR", "1")
+    here = pytester.path if where == "project" else pytester.mkdir("elsewhere")
+    monkeypatch.chdir(here)
+    test_file = "suite/test_fake.py" if where == "project" else str(suite / "test_fake.py")
+    result = pytester.runpytest(
+        *samples.STRICT_WARNINGS, test_file, "--html=r.html", "--self-contained-html"
+    )
+    result.assert_outcomes(failed=4, passed=1, skipped=1)
+    commands = _reproduce_commands(here / "r.html")
+    assert len(commands) == 5  # the failing and the degenerate rows
+    for command in commands:
+        test_path, _, test_name = command[1].partition("::")
+        assert Path(test_path).is_absolute() == (where == "elsewhere")
+        assert (here / test_path).is_file(), command
+        assert test_name.startswith("test_")
 
 
 def test_shrunk_hypothesis_example_is_shown_with_how_to_reproduce(
