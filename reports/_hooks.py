@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import contextlib
 import html
 import os
 import re
@@ -56,10 +57,8 @@ def runnable_nodeid(item: pytest.Item) -> str:
     relative when the test file lies under it, else absolute (the suite of an
     installed package, run with ``--pyargs`` from anywhere)."""
     path = item.path
-    try:
+    with contextlib.suppress(ValueError):  # not under it: stays absolute
         path = path.relative_to(item.config.invocation_params.dir)
-    except ValueError:
-        pass
     _, sep, rest = item.nodeid.partition("::")
     return f"{path.as_posix()}{sep}{rest}"
 
