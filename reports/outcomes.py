@@ -2,8 +2,12 @@
 
 The property suite records, on each test item, the pairs
 ``("implicit_checks", records.to_json(list_of_CheckResult))`` and
-``("implicit_case", records.to_json(case))`` in ``user_properties``.  This
-module turns them back into records; it never sees the code under test.
+``("implicit_case", records.to_json(case))`` in ``user_properties`` (the row's
+case: a Hypothesis test's last example, or its shrunk failing one), and
+``("implicit_earlier", [[family, degenerate, [[check, status], ...]], ...])``
+for the examples a Hypothesis test ran before it (counted in the summary, not
+listed).  This module turns them back into records; it never sees the code
+under test.
 """
 
 from __future__ import annotations
@@ -17,9 +21,47 @@ from properties.records import CheckResult, CurveCase, MapCase, Status, from_jso
 
 CHECKS_KEY = "implicit_checks"
 CASE_KEY = "implicit_case"
+EARLIER_KEY = "implicit_earlier"
 
 #: Row statuses, worst first: the order of the status column and the summary.
 STATUSES: tuple[Status, ...] = ("fail", "error", "degenerate", "pass")
+
+
+def case_status(statuses: Iterable[str], degenerate: bool, test_failed: bool = False) -> Status:
+    """A case's status from its checks': "fail" > "error" > "degenerate" > "pass".
+
+    A degenerate case is "degenerate" unless one of its checks failed or
+    errored (the behaviour-at-degenerate-points property can fail there); it is
+    never folded into "pass".  A test that failed without recording a failing
+    check (it crashed) is an "error".
+    """
+    found = set(statuses)
+    if "fail" in found:
+        return "fail"
+    if "error" in found or test_failed:
+        return "error"
+    if "degenerate" in found or degenerate:
+        return "degenerate"
+    return "pass"
+
+
+@dataclasses.dataclass(frozen=True)
+class Earlier:
+    """An example a Hypothesis test ran before its row's: counted, not listed.
+
+    Attributes:
+        family: the case's family.
+        degenerate: the case is degenerate.
+        statuses: (property, status) of each of its checks.
+    """
+
+    family: str
+    degenerate: bool
+    statuses: tuple[tuple[str, Status], ...]
+
+    @property
+    def status(self) -> Status:
+        return case_status((s for _, s in self.statuses), self.degenerate)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,32 +73,23 @@ class CaseOutcome:
         case: the case, or None when the test recorded none.
         checks: the checks run on it (possibly empty).
         pytest_outcome: "passed", "failed" or "skipped".
+        earlier: the examples a Hypothesis test ran before this one (which is
+            its last, or its shrunk failing one); empty for other tests.
     """
 
     nodeid: str
     case: CurveCase | MapCase | None
     checks: tuple[CheckResult, ...]
     pytest_outcome: str = "passed"
+    earlier: tuple[Earlier, ...] = ()
 
     @property
     def status(self) -> Status:
-        """The row's status: "fail" > "error" > "degenerate" > "pass".
-
-        A degenerate case is "degenerate" unless one of its checks failed or
-        errored (the behaviour-at-degenerate-points property can fail there);
-        it is never folded into "pass".  A test that failed without recording
-        a failing check (it crashed) is an "error".
-        """
-        statuses = {c.status for c in self.checks}
-        if "fail" in statuses:
-            return "fail"
-        if "error" in statuses:
-            return "error"
-        if self.pytest_outcome == "failed":
-            return "error"
-        if "degenerate" in statuses or (self.case is not None and self.case.degenerate):
-            return "degenerate"
-        return "pass"
+        """The row's status (``case_status``)."""
+        degenerate = self.case is not None and self.case.degenerate
+        return case_status(
+            (c.status for c in self.checks), degenerate, self.pytest_outcome == "failed"
+        )
 
     @property
     def family(self) -> str:
@@ -101,16 +134,22 @@ def from_user_properties(
         (it is not a property test, and the report shows it as pytest does).
     """
     checks_json = case_json = None
+    earlier: tuple[Earlier, ...] = ()
     for key, value in user_properties:
         if key == CHECKS_KEY:
             checks_json = value
         elif key == CASE_KEY:
             case_json = value
+        elif key == EARLIER_KEY:
+            earlier = tuple(
+                Earlier(str(family), bool(degenerate), tuple((str(n), s) for n, s in statuses))
+                for family, degenerate, statuses in value
+            )
     if checks_json is None and case_json is None:
         return None
     checks = tuple(from_json(checks_json)) if checks_json else ()
     case = from_json(case_json) if case_json else None
-    return CaseOutcome(nodeid, case, checks, pytest_outcome)
+    return CaseOutcome(nodeid, case, checks, pytest_outcome, earlier)
 
 
 def numeric_detail(checks: Sequence[CheckResult], key: str) -> float | None:

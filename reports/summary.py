@@ -32,8 +32,9 @@ class Summary:
         properties: property name -> status -> number of checks.
         families: family -> row status -> number of cases.
         smallest_failure: property name -> (its smallest failing check, the case's row).
-        cases: number of cases.
+        cases: number of cases, every example of a Hypothesis test included.
         hidden: cases not listed as rows, by status.
+        earlier: examples Hypothesis tests ran before their row's (counted, not listed).
     """
 
     properties: dict[str, collections.Counter[str]] = dataclasses.field(default_factory=dict)
@@ -43,19 +44,27 @@ class Summary:
     )
     cases: int = 0
     hidden: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    earlier: int = 0
 
     def add(self, outcome: CaseOutcome) -> None:
-        """Count one case and its checks."""
-        self.cases += 1
-        family = outcome.family or "(none)"
-        self.families.setdefault(family, collections.Counter())[outcome.status] += 1
+        """Count one row's case and its checks, and the examples its test ran before it."""
+        for earlier in outcome.earlier:
+            self._count(earlier.family, earlier.status, earlier.statuses)
+        self.earlier += len(outcome.earlier)
+        statuses = [(check.name, check.status) for check in outcome.checks]
+        self._count(outcome.family, outcome.status, statuses)
         for check in outcome.checks:
-            self.properties.setdefault(check.name, collections.Counter())[check.status] += 1
             if check.status not in ("fail", "error"):
                 continue
             best = self.smallest_failure.get(check.name)
             if best is None or _size(outcome) < _size(best[1]):
                 self.smallest_failure[check.name] = (check, outcome)
+
+    def _count(self, family: str, status: str, statuses: Iterable[tuple[str, str]]) -> None:
+        self.cases += 1
+        self.families.setdefault(family or "(none)", collections.Counter())[status] += 1
+        for name, check_status in statuses:
+            self.properties.setdefault(name, collections.Counter())[check_status] += 1
 
     @property
     def failing_properties(self) -> list[str]:
@@ -225,6 +234,12 @@ def render(
 
 def _limits_note(summary: Summary, max_passing: int | None, max_rows: int | None) -> str:
     notes = []
+    if summary.earlier:
+        notes.append(
+            "A Hypothesis test is one row: its last example, or the shrunk one it failed on; "
+            f"the {summary.earlier} examples those tests ran before (until a first failure) "
+            "are counted above, not listed."
+        )
     if summary.hidden:
         words = {"pass": "passing", "fail": "failing", "error": "erroring"}
         left = ", ".join(f"{n} {words.get(s, s)}" for s, n in sorted(summary.hidden.items()))

@@ -242,6 +242,60 @@ def test_reproduce_command_runs_from_where_pytest_ran(
         assert test_name.startswith("test_")
 
 
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["one-process", "xdist"])
+def test_summary_counts_every_example_until_the_first_failure(
+    pytester: pytest.Pytester, xdist: tuple[str, ...]
+) -> None:
+    """A Hypothesis test is one row, but the summary counts each example it ran,
+    up to the first that failed it (then Hypothesis shrinks; the shrunk example,
+    the row, stands for that failure)."""
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings, strategies as st
+        from properties.suite import _run
+        from reports import samples
+
+        def _example(request, n, sign_error, log):
+            case = samples.circle_case(str(n / 100))
+            checks = samples.curve_checks(case, sign_error=sign_error)
+            bad = _run.failing(checks)
+            _run.record(request.node, case, checks, fails=bool(bad))
+            with open(log, "a") as f:
+                f.write(f"{int(bool(bad))}\\n")
+            assert not bad
+
+        @settings(max_examples=15, database=None, derandomize=True)
+        @given(st.integers(min_value=1, max_value=60))
+        def test_passing(request, n):
+            _example(request, n, False, "passing.log")
+
+        @settings(max_examples=40, database=None, derandomize=True)
+        @given(st.integers(min_value=1, max_value=60))
+        def test_failing(request, n):
+            _example(request, n, n >= 20, "failing.log")
+        """
+    )
+    result = pytester.runpytest(
+        *samples.STRICT_WARNINGS, *xdist, "--html=r.html", "--self-contained-html"
+    )
+    result.assert_outcomes(failed=1, passed=1)
+    passing = (pytester.path / "passing.log").read_text().split()
+    failing = (pytester.path / "failing.log").read_text().split()
+    until_failure = failing.index("1") + 1
+    assert len(passing) > 1
+    assert 1 < until_failure < len(failing)  # it shrank after the first failure
+    text = (pytester.path / "r.html").read_text()
+    assert f"properties ({len(passing) + until_failure} cases)" in text
+    counts = re.search(r"<tr><th>dy_dx_true</th>(.*?)</tr>", text, re.DOTALL)
+    assert counts is not None
+    numbers = [int(n) for n in re.findall(r">(\d+)<", counts.group(1))]
+    assert numbers == [len(passing) + until_failure - 1, 1, 0, 0]  # pass fail degenerate error
+    (row,) = [
+        t for t in rows(report_data(pytester.path / "r.html")).values() if "failing" in t["testId"]
+    ]
+    assert "x = 0.2" in row["point"]  # the row: the shrunk example
+
+
 def test_shrunk_hypothesis_example_is_shown_with_how_to_reproduce(
     pytester: pytest.Pytester,
 ) -> None:

@@ -12,6 +12,13 @@ from properties.records import CheckResult, CurveCase, MapCase
 
 CHECKS_KEY = "implicit_checks"
 CASE_KEY = "implicit_case"
+EARLIER_KEY = "implicit_earlier"
+
+#: The test's last example so far, its earlier ones (in user_properties too), and
+#: whether one failed the test (Hypothesis then shrinks: those are not counted).
+_LAST = pytest.StashKey[tuple["Case", list[CheckResult]]]()
+_EARLIER = pytest.StashKey[list[list[object]]]()
+_FAILED = pytest.StashKey[bool]()
 
 Case = CurveCase | MapCase
 
@@ -24,12 +31,31 @@ def run(case: Case, target: Target) -> list[CheckResult]:
     return checks.judge(case, probe.observe(checks.wire_for(case), candidate))
 
 
-def record(node: pytest.Item, case: Case, results: list[CheckResult]) -> None:
-    """Attach the case and its checks to the test item (the last pair wins in reports).
+def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: bool = False) -> None:
+    """Attach the case and its checks to the test item: its row in the report.
 
-    Earlier pairs (from earlier Hypothesis examples) are dropped so the report
-    shows the final, shrunk example and stays small.
+    A Hypothesis test calls this once per example, and the last call wins: the
+    last example, or the shrunk failing one it replays at the end.  The
+    examples before are kept in short form (family, degenerate, each check's
+    status) under ``EARLIER_KEY``, so that the report counts every case the
+    test ran, up to the first one that failed it (``fails``): after that,
+    Hypothesis is shrinking, and the shrunk example stands for that failure.
     """
+    last = node.stash.get(_LAST, None)
+    if last is not None and not node.stash.get(_FAILED, False):
+        if _EARLIER not in node.stash:
+            node.stash[_EARLIER] = []
+            node.user_properties.append((EARLIER_KEY, node.stash[_EARLIER]))
+        earlier_case, earlier_results = last
+        node.stash[_EARLIER].append(
+            [
+                earlier_case.family,
+                earlier_case.degenerate,
+                [[r.name, r.status] for r in earlier_results],
+            ]
+        )
+    node.stash[_LAST] = (case, results)
+    node.stash[_FAILED] = node.stash.get(_FAILED, False) or fails
     node.user_properties[:] = [
         (k, v) for k, v in node.user_properties if k not in (CHECKS_KEY, CASE_KEY)
     ]
@@ -60,8 +86,8 @@ def decide(
     node: pytest.Item, case: Case, results: list[CheckResult], names: Iterable[str] | None = None
 ) -> None:
     """Record, then fail on any failing check (among ``names``), or skip a degenerate case."""
-    record(node, case, results)
     bad = failing(results, names)
+    record(node, case, results, fails=bool(bad))
     if bad:
         pytest.fail(explain(case, bad), pytrace=False)
     if case.degenerate:

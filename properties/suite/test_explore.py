@@ -32,8 +32,8 @@ def _check(
     names: tuple[str, ...],
 ) -> None:
     results = _run.run(case, target)
-    _run.record(request.node, case, results)
     bad = _run.failing(results, names)
+    _run.record(request.node, case, results, fails=bool(bad))
     assert not bad, _run.explain(case, bad)
 
 
