@@ -181,6 +181,11 @@ NOT_RUN_TEXT = {
         "{call} gave no value on this case: {detail}. It must return its result or raise "
         "an Exception (never call sys.exit() or exit(): they end the process)."
     ),
+    "out of memory": (
+        "{call} raised MemoryError on this case: {detail}. Look for memory that grows at "
+        "every iteration (lists or graphs kept across iterations) or a tensor far larger "
+        "than the problem."
+    ),
     "not run": "{call} was not run on this case: {detail}.",
     rubric_mod.TAMPERED: "{call} was not judged on this case ({kind}): {detail}.",
     **dict.fromkeys(
@@ -322,6 +327,9 @@ def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Repl
     reply = worker.observe(wire_of(case))
     if reply.status == "ok" and reply.observation is not None:
         observation = reply.observation
+        if (observation.get("call_error") or {}).get("type") == "MemoryError":
+            limit = f"{worker.limits.memory_bytes / (1 << 20):g} MiB"
+            return _not_run(case, "out of memory", f"the worker's limit is {limit}"), reply
         ran = "call_error" not in observation
         checks = judge_safely(judge, case, observation)
         return CaseResult(case, checks, ran=ran, note="" if ran else "raised"), reply

@@ -15,7 +15,7 @@ from properties.records import CheckResult, MapCase
 from reports import grade, gradebook, gradescope, rubric
 from reports.grade import Graded
 from reports.rubric import CaseResult, RubricError
-from reports.sandbox import Hello, Isolation, Reply
+from reports.sandbox import Hello, Isolation, Limits, Reply
 
 CASE = MapCase(
     family="curve-map",
@@ -221,10 +221,12 @@ class ScriptedWorker:
     def observe(self, wire: dict) -> Reply:
         return self.reply
 
+    limits = Limits(memory_bytes=2 << 30)
 
-def _raised(assignment: str) -> dict:
+
+def _raised(assignment: str, error: str = "ValueError", message: str = "boom") -> dict:
     kind = "map" if assignment == "fixed_point" else "curve"
-    return {"kind": kind, "call_error": {"type": "ValueError", "message": "boom"}, "warnings": []}
+    return {"kind": kind, "call_error": {"type": error, "message": message}, "warnings": []}
 
 
 #: The judge's advice after a real exception, per assignment.
@@ -238,6 +240,7 @@ ADVICE = {"fixed_point": "It should iterate", "implicit": "It should return y"}
         ("timeout", ["did not return", "no answer within 10 s", "iteration cap"]),
         ("crashed", ["did not return", "SIGKILL", "killed by a limit"]),
         ("tampered", ["not judged", rubric.TAMPERED, "probe.observe"]),
+        ("out of memory", ["raised MemoryError", "limit is 2048 MiB", "grows at every"]),
         ("raised", ["raised ValueError: boom"]),
     ],
 )
@@ -252,6 +255,7 @@ def test_grade_feedback_says_why_the_code_did_not_run(
         # The forged observation would read as an exception: the discarded case must not.
         "tampered": ScriptedWorker(Reply("ok", _raised(assignment)), ("probe.observe",)),
         "raised": ScriptedWorker(Reply("ok", _raised(assignment))),
+        "out of memory": ScriptedWorker(Reply("ok", _raised(assignment, "MemoryError", ""))),
     }[what]
     monkeypatch.setattr(grade, "Worker", worker)
     graded = grade.grade_file(
@@ -272,7 +276,15 @@ def test_grade_feedback_says_why_the_code_did_not_run(
 
 @pytest.mark.parametrize(
     "kind",
-    ["timeout", "crashed", "raised", "not run", rubric.TAMPERED, *grade.LOAD_STATUSES.values()],
+    [
+        "timeout",
+        "crashed",
+        "out of memory",
+        "raised",
+        "not run",
+        rubric.TAMPERED,
+        *grade.LOAD_STATUSES.values(),
+    ],
 )
 def test_not_run_check_words_each_kind_and_names_the_call(kind: str) -> None:
     check = grade.not_run_check(CASE, kind, "what the worker saw.\n")
