@@ -110,6 +110,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def call_text(case: Case) -> str:
+    """How messages name the candidate's call: ``fixed_point(...)`` (maps) or ``solve(...)``."""
+    if isinstance(case, MapCase):
+        return "fixed_point(f, a, x0, distance, tol)"
+    return "solve(F, x, y0)"
+
+
 def _error_text(error: dict[str, Any] | None) -> str:
     if not error:
         return ""
@@ -272,7 +279,7 @@ def _judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
         j.add(
             "call",
             "error",
-            f"solve(F, x, y0) raised {_error_text(obs['call_error'])}. It should return y "
+            f"{call_text(case)} raised {_error_text(obs['call_error'])}. It should return y "
             "with F(x, y) = 0 near y0.",
         )
         return j.results
@@ -701,7 +708,7 @@ def _judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
         j.add(
             "call",
             "error",
-            f"fixed_point(f, a, x0, distance, tol) raised {_error_text(obs['call_error'])}. "
+            f"{call_text(case)} raised {_error_text(obs['call_error'])}. "
             "It should iterate x <- f(a)(x) until distance(x, x_prev) <= tol.",
         )
         return j.results

@@ -159,13 +159,56 @@ def default_judge() -> Judge:
     return judge
 
 
-def failure_observation(case: Case, kind: str, message: str) -> dict[str, Any]:
-    """An observation saying the call produced nothing (probe's ``call_error`` form)."""
-    return {
-        "kind": "map" if isinstance(case, MapCase) else "curve",
-        "call_error": {"type": kind, "message": message},
-        "warnings": [],
-    }
+#: The "call" check of a case the code did not run to a value, per ``CaseResult.note``.
+#: ``{call}`` is the call as the judge names it (``checks.call_text``), ``{kind}`` the
+#: note and ``{detail}`` what the worker or the grader saw.  An exception the code
+#: raised is not here: the probe records it and the judge gives its own advice.
+NOT_RUN_TEXT = {
+    "timeout": (
+        "{call} did not return on this case: {detail}. It raised nothing, it never "
+        "finished: check the iteration cap (every loop must stop after a bounded number "
+        "of steps, and raise or warn when the tolerance is not reached) and look for a "
+        "loop that never ends (a map that does not contract, a tol below the dtype's "
+        "precision)."
+    ),
+    "crashed": (
+        "{call} did not return on this case: {detail}. It raised nothing: the process "
+        "running it was killed by a limit or ended. Look for memory that grows at every "
+        "iteration (lists or graphs kept across iterations, huge tensors) and for calls "
+        "that end the process (os._exit, native code)."
+    ),
+    "raised": (
+        "{call} gave no value on this case: {detail}. It must return its result or raise "
+        "an Exception (never call sys.exit() or exit(): they end the process)."
+    ),
+    "out of memory": (
+        "{call} raised MemoryError on this case: {detail}. Look for memory that grows at "
+        "every iteration (lists or graphs kept across iterations) or a tensor far larger "
+        "than the problem."
+    ),
+    "not run": "{call} was not run on this case: {detail}.",
+    rubric_mod.TAMPERED: "{call} was not judged on this case ({kind}): {detail}.",
+    **dict.fromkeys(
+        LOAD_STATUSES.values(),
+        "{call} could not be called ({kind}): {detail}.",
+    ),
+}
+
+
+def not_run_check(case: Case, kind: str, detail: str) -> CheckResult:
+    """The "call" error of a case the code did not run to a value (``NOT_RUN_TEXT``)."""
+    from properties.checks import call_text
+
+    template = NOT_RUN_TEXT.get(kind, "{call} was not run on this case ({kind}): {detail}.")
+    detail = detail.strip().rstrip(".") or "no details"
+    return CheckResult(
+        "call",
+        "error",
+        family=case.family,
+        case=case.text(),
+        message=template.format(call=call_text(case), kind=kind, detail=detail),
+        degeneracy=float(case.degeneracy),
+    )
 
 
 def judge_safely(judge: Judge, case: Case, observation: dict[str, Any]) -> tuple[CheckResult, ...]:
@@ -189,13 +232,9 @@ def judge_safely(judge: Judge, case: Case, observation: dict[str, Any]) -> tuple
         )
 
 
-def _not_run(judge: Judge, case: Case, kind: str, message: str) -> CaseResult:
-    checks = judge_safely(judge, case, failure_observation(case, kind, message))
-    if not checks:
-        checks = (
-            CheckResult("call", "error", family=case.family, case=case.text(), message=message),
-        )
-    return CaseResult(case, checks, ran=False, note=kind)
+def _not_run(case: Case, kind: str, detail: str) -> CaseResult:
+    """A case the code did not run to a value: never judged, worded by ``kind``."""
+    return CaseResult(case, (not_run_check(case, kind, detail),), ran=False, note=kind)
 
 
 # -- one submission ----------------------------------------------------------------
@@ -247,7 +286,7 @@ def grade_file(
         if hello.error is not None:
             graded.status = LOAD_STATUSES.get(hello.error_kind or "", "import error")
             graded.load_error = hello.error
-            results = [_not_run(judge, c, graded.status, hello.error) for c in cases]
+            results = [_not_run(c, graded.status, hello.error) for c in cases]
             tampered, files = set(hello.tampered), set()
         else:
             results, tampered, files = _run_cases(
@@ -265,13 +304,13 @@ def grade_file(
     forged = rubric_mod.grader_tampering(graded.tampered)
     if forged:
         message = (
-            "The code replaced the grader's own functions ("
+            "the code replaced the grader's own functions ("
             + ", ".join(forged)
-            + "): nothing measured in its process can be trusted, so no case counts"
+            + "), so nothing measured in its process can be trusted and no case counts"
         )
         graded.status = rubric_mod.TAMPERED
         graded.exploration = None  # tampering seen only while exploring
-        results = [_not_run(judge, c, rubric_mod.TAMPERED, message) for c in cases]
+        results = [_not_run(c, rubric_mod.TAMPERED, message) for c in cases]
     graded.cases = results
     notes = {r.note for r in results if not r.ran}
     if graded.load_error is None and not forged:
@@ -288,11 +327,14 @@ def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Repl
     reply = worker.observe(wire_of(case))
     if reply.status == "ok" and reply.observation is not None:
         observation = reply.observation
+        if (observation.get("call_error") or {}).get("type") == "MemoryError":
+            limit = f"{worker.limits.memory_bytes / (1 << 20):g} MiB"
+            return _not_run(case, "out of memory", f"the worker's limit is {limit}"), reply
         ran = "call_error" not in observation
         checks = judge_safely(judge, case, observation)
         return CaseResult(case, checks, ran=ran, note="" if ran else "raised"), reply
     note = {"timeout": "timeout", "crashed": "crashed"}.get(reply.status, "raised")
-    return _not_run(judge, case, note, reply.message), reply
+    return _not_run(case, note, reply.message), reply
 
 
 def _explore(
@@ -339,10 +381,10 @@ def _run_cases(
     for index, case in enumerate(cases):
         if timeouts >= max_timeouts:
             message = (
-                f"not run: the code already timed out on {timeouts} cases "
+                f"the code already timed out on {timeouts} cases "
                 f"(limit {max_timeouts}); fix the endless loop first"
             )
-            results.append(_not_run(judge, case, "not run", message))
+            results.append(_not_run(case, "not run", message))
         else:
             result, reply = run_case(worker, case, judge)
             seen_tampered.update(reply.tampered)

@@ -507,8 +507,7 @@ class Worker:
                 self._kill()
                 return Reply(
                     "timeout",
-                    message=f"no answer within {self.limits.deadline:g} s: stopped "
-                    "(an endless loop? a map that does not contract?)",
+                    message=f"no answer within {self.limits.deadline:g} s, so it was stopped",
                 )
             return Reply("crashed", message=message)
         tampered = tuple(str(n) for n in message.get("tampered", ()))

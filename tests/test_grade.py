@@ -234,4 +234,11 @@ def test_grade_hostile_class_is_contained_and_every_row_is_written(tmp_path: Pat
     forged_report = tmp_path / "out" / "forge_observation.py" / "report.html"
     assert "every case discarded" in forged_report.read_text()
     assert hostile["flood_output.py"].output_total >= 50 << 20
+    for name, words in (
+        ("hang_in_call.py", "iteration cap"),
+        ("os_exit_in_call.py", "exited with code 3"),
+        ("segfault_in_call.py", "SIGSEGV"),
+        ("forge_observation.py", "not judged on this case (tampered with the grader)"),
+    ):
+        assert words in (tmp_path / "out" / name / "results.json").read_text(), name
     assert not math.isnan(hostile["well_behaved.py"].score)

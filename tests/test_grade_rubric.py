@@ -12,9 +12,10 @@ import pytest
 
 from properties import candidates, checks, frozen, probe
 from properties.records import CheckResult, MapCase
-from reports import gradebook, gradescope, rubric
+from reports import grade, gradebook, gradescope, rubric
 from reports.grade import Graded
 from reports.rubric import CaseResult, RubricError
+from reports.sandbox import Hello, Isolation, Limits, Reply
 
 CASE = MapCase(
     family="curve-map",
@@ -193,3 +194,103 @@ def test_gradescope_bundle_is_complete_and_reproducible(tmp_path: Path) -> None:
             assert zf.getinfo(script).external_attr >> 16 & stat.S_IXUSR
         assert "--assignment fixed_point" in zf.read("run_autograder").decode()
         assert "torch==2.13.0" in zf.read("setup.sh").decode()
+
+
+class ScriptedWorker:
+    """Stands in for ``sandbox.Worker`` (no process): the same reply to every case."""
+
+    output = ""
+    output_total = 0
+
+    def __init__(self, reply: Reply, tampered: tuple[str, ...] = ()) -> None:
+        self.reply = reply
+        self.tampered = tampered
+
+    def __call__(self, *args: object) -> ScriptedWorker:  # grade_file's Worker(...)
+        return self
+
+    def __enter__(self) -> ScriptedWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def hello(self) -> Hello:
+        return Hello(None, None, tampered=self.tampered)
+
+    def observe(self, wire: dict) -> Reply:
+        return self.reply
+
+    limits = Limits(memory_bytes=2 << 30)
+
+
+def _raised(assignment: str, error: str = "ValueError", message: str = "boom") -> dict:
+    kind = "map" if assignment == "fixed_point" else "curve"
+    return {"kind": kind, "call_error": {"type": error, "message": message}, "warnings": []}
+
+
+#: The judge's advice after a real exception, per assignment.
+ADVICE = {"fixed_point": "It should iterate", "implicit": "It should return y"}
+
+
+@pytest.mark.parametrize("assignment", rubric.ASSIGNMENTS)
+@pytest.mark.parametrize(
+    ("what", "words"),
+    [
+        ("timeout", ["did not return", "no answer within 10 s", "iteration cap"]),
+        ("crashed", ["did not return", "SIGKILL", "killed by a limit"]),
+        ("tampered", ["not judged", rubric.TAMPERED, "probe.observe"]),
+        ("out of memory", ["raised MemoryError", "limit is 2048 MiB", "grows at every"]),
+        ("raised", ["raised ValueError: boom"]),
+    ],
+)
+def test_grade_feedback_says_why_the_code_did_not_run(
+    monkeypatch: pytest.MonkeyPatch, assignment: str, what: str, words: list[str]
+) -> None:
+    worker = {
+        "timeout": ScriptedWorker(
+            Reply("timeout", message="no answer within 10 s, so it was stopped")
+        ),
+        "crashed": ScriptedWorker(Reply("crashed", message="the process died: SIGKILL (killed)")),
+        # The forged observation would read as an exception: the discarded case must not.
+        "tampered": ScriptedWorker(Reply("ok", _raised(assignment)), ("probe.observe",)),
+        "raised": ScriptedWorker(Reply("ok", _raised(assignment))),
+        "out of memory": ScriptedWorker(Reply("ok", _raised(assignment, "MemoryError", ""))),
+    }[what]
+    monkeypatch.setattr(grade, "Worker", worker)
+    graded = grade.grade_file(
+        Path("student.py"),
+        assignment=assignment,
+        cases=grade.load_cases(assignment)[:2],
+        isolation=Isolation(False, None, ()),
+        explore=None,
+    )
+    assert graded.score == 0
+    results = json.dumps(gradescope.results(graded))
+    report = gradebook.student_report(graded)
+    for text in (results, report):
+        for word in words:
+            assert word in text, (word, text[:2000])
+        assert (ADVICE[assignment] in text) == (what == "raised")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "timeout",
+        "crashed",
+        "out of memory",
+        "raised",
+        "not run",
+        rubric.TAMPERED,
+        *grade.LOAD_STATUSES.values(),
+    ],
+)
+def test_not_run_check_words_each_kind_and_names_the_call(kind: str) -> None:
+    check = grade.not_run_check(CASE, kind, "what the worker saw.\n")
+    assert kind in grade.NOT_RUN_TEXT
+    assert (check.name, check.status) == ("call", "error")
+    assert check.message.startswith("fixed_point(f, a, x0, distance, tol) ")
+    assert "what the worker saw." in check.message
+    assert ".." not in check.message
+    assert ADVICE["fixed_point"] not in check.message
