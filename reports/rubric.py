@@ -132,7 +132,7 @@ class ItemScore:
         passed: cases on which the item passed.
         counted: cases it was measured on (degenerate ones excluded).
         degenerate: selected cases flagged degenerate (reported, not counted).
-        failures: the failing checks, smallest case first.
+        failures: the failing checks, smallest case first (cases not tried last).
         hint: the most common hint among the failures ("" when none).
     """
 
@@ -254,7 +254,9 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
     raised counts as a failure when the judge gave the item no result of its own.
     """
     passed = counted = degenerate = 0
-    failures: list[CheckResult] = []
+    # (skipped, check): a case the grader did not even try (after too many
+    # timeouts) says less than one it ran, so it comes after them all.
+    failures: list[tuple[bool, CheckResult]] = []
     for result in results:
         if not item.selects(result.case):
             continue
@@ -266,15 +268,16 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
             continue
         counted += 1
         passed += verdict
-        failures.extend(bad)
+        failures.extend((result.note == "not run", check) for check in bad)
     if counted == 0:
         earned = 0.0
     elif scoring == "all":
         earned = item.points if passed == counted else 0.0
     else:
         earned = round(item.points * passed / counted, 2)
-    failures.sort(key=_smallest)
-    return ItemScore(item, earned, passed, counted, degenerate, tuple(failures), _hint(failures))
+    failures.sort(key=lambda pair: (pair[0], *_smallest(pair[1])))
+    checks = tuple(check for _, check in failures)
+    return ItemScore(item, earned, passed, counted, degenerate, checks, _hint(checks))
 
 
 def case_verdict(item: Item, result: CaseResult) -> tuple[bool | None, list[CheckResult]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import stat
@@ -108,6 +109,21 @@ def test_rubric_scores_fraction_and_all() -> None:
     assert (fraction.passed, fraction.counted, fraction.score) == (1, 4, 2.5)
     assert fraction.hint == "sign"
     assert rubric.score(_rubric(scoring="all"), results)[0].score == 0
+
+
+def test_rubric_shows_a_case_it_ran_before_one_it_did_not_try() -> None:
+    """After too many timeouts the rest are "not run": the smallest failure shown
+    is still one the code ran (here a timeout on a longer case)."""
+    longer = dataclasses.replace(
+        CASE, source="x/2 + a/(2*x) + 0*x", f_source=("x/2 + a/(2*x) + 0*x",)
+    )
+    assert len(longer.text()) > len(CASE.text())
+    results = [
+        CaseResult(CASE, (_check("call", "error"),), ran=False, note="not run"),
+        CaseResult(longer, (_check("call", "error", longer),), ran=False, note="timeout"),
+    ]
+    (grad, _) = rubric.score(_rubric(), results)
+    assert [f.case for f in grad.failures] == [longer.text(), CASE.text()]
 
 
 def test_rubric_reports_degenerate_cases_apart() -> None:
