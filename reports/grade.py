@@ -327,7 +327,7 @@ def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Repl
     reply = worker.observe(wire_of(case))
     if reply.status == "ok" and reply.observation is not None:
         observation = reply.observation
-        if (observation.get("call_error") or {}).get("type") == "MemoryError":
+        if _out_of_memory(observation.get("call_error")):
             limit = f"{worker.limits.memory_bytes / (1 << 20):g} MiB"
             return _not_run(case, "out of memory", f"the worker's limit is {limit}"), reply
         ran = "call_error" not in observation
@@ -335,6 +335,15 @@ def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Repl
         return CaseResult(case, checks, ran=ran, note="" if ran else "raised"), reply
     note = {"timeout": "timeout", "crashed": "crashed"}.get(reply.status, "raised")
     return _not_run(case, note, reply.message), reply
+
+
+def _out_of_memory(error: dict[str, Any] | None) -> bool:
+    """The call failed to allocate: Python's MemoryError, or torch's allocator
+    (a RuntimeError "DefaultCPUAllocator: can't allocate memory ...")."""
+    if not error:
+        return False
+    kind, message = error.get("type"), str(error.get("message", ""))
+    return kind == "MemoryError" or (kind == "RuntimeError" and "can't allocate memory" in message)
 
 
 def _explore(

@@ -245,6 +245,12 @@ def _raised(assignment: str, error: str = "ValueError", message: str = "boom") -
     return {"kind": kind, "call_error": {"type": error, "message": message}, "warnings": []}
 
 
+#: What torch raises when its allocator hits the worker's memory limit.
+TORCH_OOM = (
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+    "you tried to allocate 8589934592 bytes. Error code 12 (Cannot allocate memory)"
+)
+
 #: The judge's advice after a real exception, per assignment.
 ADVICE = {"fixed_point": "It should iterate", "implicit": "It should return y"}
 
@@ -257,6 +263,7 @@ ADVICE = {"fixed_point": "It should iterate", "implicit": "It should return y"}
         ("crashed", ["did not return", "SIGKILL", "killed by a limit"]),
         ("tampered", ["not judged", rubric.TAMPERED, "probe.observe"]),
         ("out of memory", ["raised MemoryError", "limit is 2048 MiB", "grows at every"]),
+        ("torch out of memory", ["raised MemoryError", "limit is 2048 MiB", "grows at every"]),
         ("raised", ["raised ValueError: boom"]),
     ],
 )
@@ -272,6 +279,9 @@ def test_grade_feedback_says_why_the_code_did_not_run(
         "tampered": ScriptedWorker(Reply("ok", _raised(assignment)), ("probe.observe",)),
         "raised": ScriptedWorker(Reply("ok", _raised(assignment))),
         "out of memory": ScriptedWorker(Reply("ok", _raised(assignment, "MemoryError", ""))),
+        "torch out of memory": ScriptedWorker(
+            Reply("ok", _raised(assignment, "RuntimeError", TORCH_OOM))
+        ),
     }[what]
     monkeypatch.setattr(grade, "Worker", worker)
     graded = grade.grade_file(
