@@ -95,6 +95,8 @@ class _ImplicitFunction(torch.autograd.Function):
         spec, _, y0, *xs = inputs
         y, *diagnostics = output
         ctx.mark_non_differentiable(*diagnostics)
+        # Zero gradients for the diagnostics would be six batch-sized tensors.
+        ctx.set_materialize_grads(False)
         ctx.spec = spec
         ctx.y0_like = (y0.shape, y0.dtype)
         ctx.save_for_backward(*xs, y, diagnostics[-1])
@@ -105,6 +107,8 @@ class _ImplicitFunction(torch.autograd.Function):
         spec: _Spec = ctx.spec
         *xs, y, scale = ctx.saved_tensors
         needs = ctx.needs_input_grad[3:]
+        if grad_y is None:  # only the (non-differentiable) diagnostics were used
+            return (None, None, None, *(None for _ in xs))
         # Under create_graph, keep the graph to x and to y (whose own backward is
         # this one): that is what makes the second derivative exact.  Views of x
         # give the partial F_x: y reaches the original x, not these views.
