@@ -181,10 +181,10 @@ def _check_singular(spec: _Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.
     (None when there are none)."""
     sigma_min, _ = singular_values(J)
     # NaN compares False: a non-finite sigma_min counts as singular too.
-    singular = ~(sigma_min > spec.singular_tol * scale)
-    if not bool(singular.any()):
+    regular = sigma_min > spec.singular_tol * scale
+    if bool(regular.all()):
         return None
-    singular |= ~torch.isfinite(sigma_min)
+    singular = ~regular | ~torch.isfinite(sigma_min)
     fail(
         SingularJacobianError,
         singular & torch.isfinite(sigma_min),  # NaN: the forward already said so
@@ -593,20 +593,26 @@ def root_find(
         if not bool(stats["converged"].all()):
             F_x = torch.where(stats["converged"], F_x, 0.0)
         sigma_min = stats["sigma_min"]
-        # Small against F_x alone is not enough: a steep straight curve has that
-        # too.  F_y must also be able to vanish near y (rarely needed: one more
-        # evaluation, and only when some problem is in doubt).
-        doubt = (sigma_min <= singular_tol * F_x) & (sigma_min > singular_tol * stats["scale"])
-        if bool(doubt.any()):
-            near_zero = _can_vanish(G, y_star, stats["J"], sigma_min, event_ndim, singular_tol**0.5)
-            F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
         scale = torch.maximum(stats["scale"], F_x)
+        singular = sigma_min <= singular_tol * scale
+        if bool(singular.any()):
+            # Small against F_x alone is not enough: a steep straight curve has that
+            # too.  F_y must also be able to vanish near y (rarely needed: one more
+            # evaluation, and only when some problem is in doubt).
+            doubt = singular & (sigma_min > singular_tol * stats["scale"])
+            if bool(doubt.any()):
+                near_zero = _can_vanish(
+                    G, y_star, stats["J"], sigma_min, event_ndim, singular_tol**0.5
+                )
+                F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
+                scale = torch.maximum(stats["scale"], F_x)
+                singular = sigma_min <= singular_tol * scale
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | (sigma_min <= singular_tol * scale),
+            singular=stats["broken"] | singular,
         )
         y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
         return y_star, info, scale
