@@ -337,18 +337,8 @@ def _newton(
             residual_try = _residual(value_try, event_ndim)
             if all_near:
                 break
-            if isinstance(t, float):
-                # The common case decided by one reduction: every problem that is
-                # still iterating and not near its root decreased enough.
-                excess = torch.sub(residual_try, residual, alpha=1 - 1e-4)
-                if not all_active:
-                    excess.masked_fill_(~active, -1.0)
-                if isinstance(near, torch.Tensor):
-                    excess.masked_fill_(near, -1.0)
-                if float(excess.amax()) < 0:
-                    break
             ok = residual_try <= (1 - 1e-4 * t) * residual
-            if some_near:
+            if some_near:  # (stopped problems are near: their step is 0)
                 ok |= near
             if bool(ok.all()):
                 break
