@@ -285,7 +285,8 @@ def _newton(
     residual = _residual(value, event_ndim)
     converged = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
     broken = torch.zeros_like(converged)  # F_y singular at an iterate
-    iterations = torch.zeros(batch_shape, dtype=torch.long, device=y.device)
+    # (int32: adding a mask to int64 takes four times as long)
+    iterations = torch.zeros(batch_shape, dtype=torch.int32, device=y.device)
     sweeps = 0  # iterations in which every problem was active (added at the end)
     scale = singular_values(J)[1]
     sqrt_tol = math.sqrt(tol)
@@ -371,7 +372,7 @@ def _newton(
             pending = jacobian_try  # keep the previous F_y for a chord step
         else:
             J = jacobian_try()
-    iterations += sweeps
+    iterations = iterations.long().add_(sweeps)
     sigma_min, sigma_max = singular_values(J)
     scale = torch.maximum(scale, sigma_max)
     return y.detach(), {  # (an accepted iterate was evaluate()'s leaf)
