@@ -27,7 +27,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, grade.Graded]:
         grade.collect([EXAMPLES]),
         out,
         jobs=2,
-        limits=Limits(deadline=3.0),
+        limits=Limits(deadline=6.0),  # room for a loaded machine (3 s timed out once)
         reference=("fixed_point",),
         stream=io.StringIO(),
     )
@@ -93,7 +93,7 @@ def test_examples_exploration_is_feedback_beside_the_score(
         found = graded[name].exploration
         assert found is not None, name
         if name in ("unrolled.py", "notebook_implicit.py") and graded[name].status == "timeout":
-            # Slow code near this fixture's 3 s deadline on a loaded machine: not explored.
+            # Slow code near this fixture's deadline on a loaded machine: not explored.
             assert "timed out" in found.skipped
             continue
         assert found.found, name
