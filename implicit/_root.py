@@ -705,12 +705,13 @@ def root_find(
             run as one fused compiled function.  The solver's decisions and every
             check are unchanged; results equal the eager path's to rounding.
             Compilation happens once per ``F`` (per code object for plain
-            functions), dtype and rank: 10-20 s on the first call here (2 CPU
-            cores), and again a few seconds on the first change of batch size
-            (then the size is symbolic).  Worth it for big batches (about 8
-            "F + vjp" units instead of 17 at a million problems in
-            ``bench/bench_implicit.py``) called repeatedly with the same ``F``;
-            not for small batches or a new ``F`` on every call.  Stays eager:
+            functions), dtype and rank: 11.6 s for the first call in
+            ``bench/bench_implicit.py`` here (2 CPU cores), 2 s more at the first
+            change of batch size (then the size is symbolic).  Worth it for big
+            batches called repeatedly with the same ``F``: 7.3 "F + vjp" units
+            instead of 18.3 at a million problems in that bench; 12.9 instead of
+            14.3 at ten thousand, so not for small batches, nor for a new ``F``
+            (new code) on every call.  Stays eager:
             vector problems, ``"lbfgs"``, double backward (``create_graph``) and
             forward mode (``torch.func`` transforms).  An ``F`` torch.compile cannot
             trace (a ``print``, an unsupported library call) is evaluated eagerly,
