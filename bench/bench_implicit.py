@@ -5,6 +5,8 @@ One scalar problem per point: F(x, y) = (x/a)^2 + (y/b)^2 - 1 with per-point
 semi-axes, y0 = b/2, solved for y > 0, followed by the gradient of sum(w * y)
 with respect to (x, a, b).  Baselines:
   unit   one evaluation of F plus one vjp on the same batch (what Newton repeats);
+         root_find is timed eager (the default) and with compile=True (compiled
+         before the clock starts; the compile times are printed);
   floor  a bare Newton without any check: as many steps as root_find took F_y's
          on that batch, no convergence or singularity test, and a backward of
          one F with graph, one vjp for F_y and one vjp in x (what is left when
@@ -79,9 +81,9 @@ def unit(u, a, b, w) -> None:
     torch.autograd.grad(value, y, w)
 
 
-def ours_root(u, a, b, w) -> None:
+def ours_root(u, a, b, w, compile: bool = False) -> None:
     x = tuple(t.clone().requires_grad_() for t in (u, a, b))
-    y = root_find(F, x, b / 2)
+    y = root_find(F, x, b / 2, compile=compile)
     torch.autograd.grad((w * y).sum(), x)
 
 
@@ -222,6 +224,7 @@ def main() -> None:
         "N",
         "root_find /s",
         "÷ unit",
+        "compiled ÷ unit",
         "floor ÷ unit",
         "× notebook",
         "fixed_point /s",
@@ -230,17 +233,21 @@ def main() -> None:
         "× HIPS",
         "spread",
     )
-    widths = (9, 13, 7, 12, 10, 14, 7, 12, 7, 11)
+    widths = (9, 13, 7, 15, 12, 10, 14, 7, 12, 7, 11)
     header = " | ".join(f"{c:>{w}}" for c, w in zip(columns, widths))
-    print(header)
-    print("-" * len(header))
+    compile_times = []
+    rows = []
     for n in args.sizes:
         data = problems(n)
         ours_root(*problems(100))  # warm-up
+        start = time.perf_counter()  # wall: compilation runs in worker processes too
+        ours_root(*data, compile=True)
+        compile_times.append(time.perf_counter() - start)
         steps = jacobians_taken(*data[:3])
         contenders = {
             "unit": functools.partial(unit, *data),
             "root": functools.partial(ours_root, *data),
+            "compiled": functools.partial(ours_root, *data, compile=True),
             "floor": functools.partial(bare_root, *data, steps=steps),
             "fixed": ours_fixed(*data),
             "anderson": ours_fixed(*data, method="anderson"),
@@ -248,20 +255,28 @@ def main() -> None:
         if have_hips:
             contenders["hips"] = hips_fixed(*data)
         times = rounds(contenders, args.repeat, clock)
-        t_unit, t_root, t_floor, t_fixed, t_anderson = (
-            min(times[k]) for k in ("unit", "root", "floor", "fixed", "anderson")
+        t_unit, t_root, t_compiled, t_floor, t_fixed, t_anderson = (
+            min(times[k]) for k in ("unit", "root", "compiled", "floor", "fixed", "anderson")
         )
         t_hips = min(times["hips"]) if have_hips else math.nan
         ratios = [r / u for r, u in zip(times["root"], times["unit"])]
         spread = f"{min(ratios):.0f}-{max(ratios):.0f}"
-        print(
+        rows.append(
             f"{n:>9,} | {n / t_root:>13,.0f} | {t_root / t_unit:>7.1f}"
+            f" | {t_compiled / t_unit:>15.1f}"
             f" | {f'{t_floor / t_unit:.1f} ({steps})':>12} | {n / t_root / nb:>10,.0f}"
             f" | {n / t_fixed:>14,.0f} | {t_hips / t_fixed:>7.1f}"
             f" | {n / t_anderson:>12,.0f} | {t_hips / t_anderson:>7.1f} | {spread:>11}"
         )
+    times_text = ", ".join(f"{t:.1f} s (N={n:,})" for n, t in zip(args.sizes, compile_times))
+    print(f"root_find(compile=True), first call at each N (wall, compiles): {times_text}")
+    print()
+    print(header)
+    print("-" * len(header))
+    print("\n".join(rows))
     print()
     print("÷ unit: root_find + gradient time over one F evaluation + one vjp on the same batch.")
+    print("compiled ÷ unit: the same with root_find(..., compile=True), compiled beforehand.")
     print("floor ÷ unit: a bare Newton with no checks at all, as many steps (in brackets) as")
     print("root_find took F_y's, and a backward of one F, one vjp for F_y and one in x.")
     print("× notebook / × HIPS: our throughput over theirs (higher is better);")

@@ -336,3 +336,126 @@ def test_root_find_steep_straight_curve_is_regular(dtype: torch.dtype, slope: fl
     y = root_find(lambda x, y: y - slope * x, x, torch.zeros(2, dtype=dtype))
     (g,) = torch.autograd.grad(y.sum(), x)
     torch.testing.assert_close(g, torch.full_like(g, slope), rtol=1e-6, atol=0)
+
+
+# compile=True: the same numbers from compiled F, F_y, steps and backward.  Every
+# distinct F costs a compilation (seconds): these tests share a few small F's.
+
+
+def _solve_and_grad(
+    F, x: torch.Tensor, y0: torch.Tensor, compile: bool, **kwargs
+) -> tuple[torch.Tensor, torch.Tensor, object]:
+    x = x.detach().clone().requires_grad_()
+    y, info = root_find(F, x, y0, return_info=True, compile=compile, **kwargs)
+    weights = torch.linspace(-1, 2, y.numel(), dtype=y.dtype).reshape(y.shape)
+    (g,) = torch.autograd.grad((weights * y).nansum(), x)
+    return y.detach(), g, info
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("F", [circle, ellipse])
+def test_root_find_compiled_matches_eager(F, dtype: torch.dtype) -> None:
+    # Starts from near and far: problems converge in different iterations.
+    x = torch.linspace(-0.95, 0.95, 41, dtype=dtype)
+    y0 = torch.linspace(0.05, 3.0, 41, dtype=dtype)
+    y_eager, g_eager, info_eager = _solve_and_grad(F, x, y0, compile=False)
+    y, g, info = _solve_and_grad(F, x, y0, compile=True)
+    tight = {"rtol": 4 * torch.finfo(dtype).eps, "atol": 0}
+    torch.testing.assert_close(y, y_eager, **tight)
+    torch.testing.assert_close(g, g_eager, rtol=64 * torch.finfo(dtype).eps, atol=0)
+    assert torch.equal(info.converged, info_eager.converged)
+    assert torch.equal(info.iterations, info_eager.iterations)
+    assert torch.equal(info.singular, info_eager.singular)
+    torch.testing.assert_close(info.sigma_min, info_eager.sigma_min, **tight)
+    torch.testing.assert_close(info.residual, info_eager.residual, rtol=0, atol=1e-15)
+
+
+def test_root_find_compiled_detects_singular_points() -> None:
+    x = t([0.5, 1.0, -0.3])
+    with pytest.raises(SingularJacobianError, match=r"\|F_y\| = .* batch index \(1,\)"):
+        root_find(circle, x.clone().requires_grad_(), t([0.5, 0.5, 0.5]), compile=True)
+    with pytest.warns(ImplicitWarning, match=r"1 of 3 problem.*batch index \(1,\)"):
+        y, g, _ = _solve_and_grad(circle, x, t([0.5, 0.5, 0.5]), compile=True, on_failure="nan")
+    assert y[1].isnan()
+    assert not math.isfinite(g[1].item())
+    torch.testing.assert_close(y[[0, 2]], torch.sqrt(1 - x[[0, 2]] ** 2), rtol=1e-15, atol=0)
+
+
+def test_root_find_compiled_backward_detects_singular_jacobian() -> None:
+    # As test_root_find_backward_detects_singular_jacobian, first order only (the
+    # compiled backward; create_graph takes the eager one).
+    state = {"shift": 0.0}
+
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x**2 + (y - state["shift"]) ** 2 - 1
+
+    x = t([0.5, 0.6], requires_grad=True)
+    y = root_find(F, x, t([0.5, 0.5]), compile=True)
+    state["shift"] = y[1].item()
+    with pytest.raises(SingularJacobianError, match=r"batch index \(1,\)"):
+        torch.autograd.grad(y.sum(), x)
+
+
+def test_root_find_compiled_second_call_does_not_recompile() -> None:
+    from torch._dynamo.utils import counters
+
+    x, y0 = torch.linspace(-0.9, 0.9, 16, dtype=f64), torch.full((16,), 0.5, dtype=f64)
+    _solve_and_grad(ellipse, x, y0, compile=True)
+    graphs = counters["stats"]["unique_graphs"]
+    y, g, _ = _solve_and_grad(ellipse, x / 2, y0, compile=True)
+    assert counters["stats"]["unique_graphs"] == graphs
+    torch.testing.assert_close(y, torch.sqrt(1 - x**2 / 16) / 2, rtol=1e-15, atol=0)
+
+
+def test_root_find_compiled_keeps_double_backward_and_forward_mode() -> None:
+    x = t([0.3, -0.2, 0.7], requires_grad=True)
+    y = root_find(circle, x, torch.full_like(x, 0.5), compile=True)
+    (dy_dx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    (d2y_dx2,) = torch.autograd.grad(dy_dx.sum(), x)
+    yd = y.detach()
+    torch.testing.assert_close(dy_dx.detach(), -x.detach() / yd, rtol=1e-13, atol=0)
+    torch.testing.assert_close(d2y_dx2, -1 / yd**3, rtol=1e-10, atol=0)
+    tangent = t([1.0, 2.0, -1.0])
+    _, y_dot = torch.func.jvp(
+        lambda x: root_find(circle, x, torch.full_like(x, 0.5), compile=True),
+        (x.detach(),),
+        (tangent,),
+    )
+    torch.testing.assert_close(y_dot, -tangent * x.detach() / yd)
+
+
+def test_root_find_compiled_F_that_reads_a_number_is_right() -> None:
+    # .item() is traced (as a symbolic number), not frozen at its first value.
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return y**2 - x * x.abs().max().item()
+
+    for top in (1.0, 2.0):
+        x = t([top, top / 2])
+        y, g, _ = _solve_and_grad(F, x, t([1.0, 1.0]), compile=True)
+        torch.testing.assert_close(y, torch.sqrt(x * top), rtol=1e-15, atol=0)
+
+
+def test_root_find_compiled_untraceable_F_falls_back_to_eager() -> None:
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        print("F called")  # torch.compile (fullgraph) cannot trace print
+        return x**2 + y**2 - 1
+
+    x = t([0.3, -0.6])
+    with pytest.warns(UserWarning, match=r"cannot compile F .*evaluated eagerly"):
+        y, g, _ = _solve_and_grad(F, x, t([0.5, 0.5]), compile=True)
+    y_eager, g_eager, _ = _solve_and_grad(F, x, t([0.5, 0.5]), compile=False)
+    assert torch.equal(y, y_eager)
+    assert torch.equal(g, g_eager)
+
+
+def test_root_find_compiled_leaves_vector_problems_eager() -> None:
+    p = t([0.1, 0.4, -0.2])
+    b = t([[1.0, 2.0], [0.5, -1.0], [0.0, 0.3]])
+    y = root_find(_vector_F, (p, b), torch.zeros(3, 2, dtype=f64), event_ndim=1, compile=True)
+    assert _vector_F((p, b), y).abs().max() <= 1e-13
+
+
+def test_root_find_compiled_closure_tensor_that_requires_grad_is_an_error() -> None:
+    r = t(2.0, requires_grad=True)
+    with pytest.raises(ImplicitError, match="closure"):
+        root_find(lambda x, y: x**2 + y**2 - r**2, t([0.5]), t([0.5]), compile=True)
