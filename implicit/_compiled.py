@@ -25,6 +25,11 @@ from typing import Any
 
 import torch
 
+#: Armijo's constant of Newton's line search: a trial step of length t is taken
+#: when ``|F|`` falls to ``(1 - SUFFICIENT_DECREASE * t)`` of its value or below
+#: (the eager loop in ``_root`` and the compiled full-step trial here alike).
+SUFFICIENT_DECREASE = 1e-4
+
 # (result, F, tuple_x, xs, y) templates; copied per F, never compiled themselves.
 
 
@@ -104,7 +109,7 @@ def _trial(
     y_try = y - step
     value, F_y = _value_and_F_y(F, tuple_x, xs, y_try)
     residual_try = value.abs()
-    ok = residual_try <= (1 - 1e-4 * 1.0) * residual
+    ok = residual_try <= (1 - SUFFICIENT_DECREASE) * residual
     if near is not None:
         ok = ok | near
     return y_try, value, F_y, residual_try, ok.all()

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ._compiled import Compiled, compiled_for
+from ._compiled import SUFFICIENT_DECREASE, Compiled, compiled_for
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._linear import jacobian, jacobian_from_vjp, singular_values, solve, split
 
@@ -429,7 +429,7 @@ def _newton(
                 residual_try = _residual(value_try, event_ndim)
                 if all_near:
                     break
-            ok = residual_try <= (1 - 1e-4 * t) * residual
+            ok = residual_try <= (1 - SUFFICIENT_DECREASE * t) * residual
             if some_near:  # (stopped problems are near: their step is 0)
                 ok |= near
             if _all(ok):
@@ -517,7 +517,7 @@ class _Fused:
             y_try = y - step
             value, J = self.value_and_jacobian(y_try)
             residual_try = value.abs()
-            ok = residual_try <= (1 - 1e-4 * 1.0) * residual
+            ok = residual_try <= (1 - SUFFICIENT_DECREASE) * residual
             if near is not None:
                 ok |= near
             return y_try, value, J.reshape(y.shape), residual_try, torch.tensor(_all(ok))
