@@ -145,6 +145,19 @@ def weights_for(case: Case) -> tuple[float, ...]:
     return tuple(out)
 
 
+#: gradcheck's absolute tolerance (``probe._GRADCHECK_OPTIONS``, which the probe,
+#: self-contained, keeps on its own).
+GRADCHECK_ATOL = 1e-5
+
+
+def _fd_step_for(d3y_dx3: float) -> float:
+    """The largest central-difference step whose truncation error,
+    ``|d3y_dx3| eps**2 / 6``, is at most 1 % of ``GRADCHECK_ATOL`` (inf: no bound)."""
+    if not math.isfinite(d3y_dx3) or d3y_dx3 == 0:
+        return math.inf
+    return math.sqrt(6 * 0.01 * GRADCHECK_ATOL / abs(d3y_dx3))
+
+
 def wire_for(case: Case, dtype: str | None = None) -> dict[str, Any]:
     """What to send to ``probe.observe`` for ``case``: its wire plus weights and batch.
 
@@ -165,9 +178,11 @@ def wire_for(case: Case, dtype: str | None = None) -> dict[str, Any]:
     # to the nearest vertical tangent: it shrinks like degeneracy**2 (e.g. 1 - x
     # on a circle), and more where the branch bends sharply (``fold_distance``:
     # a fold 0.005 away though F_y = F_x = 1 at the point).
-    fold = formulas.curve_point(case.curve.source, case.x, case.y_true).fold_distance
-    reach = min(1.0, case.degeneracy**2, fold)
-    wire["gradcheck_eps"] = 1e-6 * reach
+    point = formulas.curve_point(case.curve.source, case.x, case.y_true)
+    reach = min(1.0, case.degeneracy**2, point.fold_distance)
+    # gradcheck's central differences must also be accurate where the third
+    # derivative is huge (y = -2**24 x**3: dy/dx = 0 at 0, d3y/dx3 = -1e8).
+    wire["gradcheck_eps"] = min(1e-6 * reach, _fd_step_for(point.d3y_dx3))
     h = 1e-2 * reach * (1.0 + abs(x))
     wire["batch_x"] = [x, x + h, x - h]
     wire["batch_y0"] = [case.y0] * 3

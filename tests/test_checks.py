@@ -284,3 +284,35 @@ def test_dx_da_true_allows_exactly_the_shift_of_an_accepted_x(offset: float, sta
     assert by["dx_da_formula"].status == "pass"
     assert by["x_star"].status == status
     assert by["dx_da_true"].status == status
+
+
+def test_gradcheck_step_is_small_where_the_third_derivative_is_huge() -> None:
+    # Found by the thorough profile: on y = -2**24 x**3 (F = x**3 + 2**-24 y) the
+    # exact dy/dx at 0 is 0, but a central difference of step 1e-6 gives
+    # -2**24 * 1e-12 = -1.7e-5, beyond gradcheck's atol: the reference "failed".
+    from properties import probe
+    from properties.candidates import reference_solve
+
+    curve = curves.user_curve("x**3 + 1/16777216*y")
+    case = oracle.curve_case(curve, "0", 0.05, position=0.0)
+    assert not case.degenerate
+    point = formulas.curve_point(curve.source, 0, 0)
+    assert point.d3y_dx3 == -6 * 2**24
+    eps = checks.wire_for(case)["gradcheck_eps"]
+    assert abs(point.d3y_dx3) * eps**2 / 6 <= 0.01 * checks.GRADCHECK_ATOL * (1 + 1e-12)
+    results = checks.judge(case, probe.observe(checks.wire_for(case), reference_solve))
+    assert [r.status for r in results if r.name == "gradcheck"] == ["pass"]
+
+
+@pytest.mark.parametrize(
+    ("source", "x", "exact"),
+    [
+        ("x**2 + y**2 - 1", "1/2", -3 * 0.5 / (1 - 0.25) ** 2.5),  # y = sqrt(1 - x^2)
+        ("y*(1 + x) - x**3", "7/10", 6 / 1.7**4),  # y = x^3 / (1 + x)
+    ],
+)
+def test_third_derivative_matches_the_closed_form(source: str, x: str, exact: float) -> None:
+    curve = curves.user_curve(source)
+    case = oracle.curve_case(curve, x, 0.5, position=0.0)
+    point = formulas.curve_point(curve.source, case.x, case.y_true)
+    assert math.isclose(point.d3y_dx3, exact, rel_tol=1e-12)
