@@ -82,7 +82,7 @@ def _change(
     return (change.abs() / h).nan_to_num(nan=0.0, posinf=0.0)
 
 
-def _newton_step(
+def newton_step(
     value: torch.Tensor, F_y: torch.Tensor, y: torch.Tensor, active: torch.Tensor | None
 ) -> Any:
     """Newton's step ``value / F_y`` (0 where not ``active``), the relative step
@@ -177,7 +177,7 @@ _TEMPLATES: dict[str, Callable[..., Any]] = {
     "value_and_F_y": _value_and_F_y,
     "backward": _backward,
     "change": _change,
-    "newton_step": _newton_step,
+    "newton_step": newton_step,
     "trial": _trial,
 }
 _BY_CODE: dict[types.CodeType, Compiled] = {}

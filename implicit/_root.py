@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ._compiled import SUFFICIENT_DECREASE, Compiled, compiled_for
+from ._compiled import SUFFICIENT_DECREASE, Compiled, compiled_for, newton_step
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._linear import jacobian, jacobian_from_vjp, singular_values, solve, split
 
@@ -490,16 +490,14 @@ class _Fused:
         self, value: torch.Tensor, J: torch.Tensor, y: torch.Tensor, active: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         """``step = F / F_y`` (0 where not active), ``|step| / max(1, |y|)``, its min and max."""
-
-        def eager() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            step = value / J.reshape(value.shape)
-            if active is not None:
-                step = torch.where(active, step, 0.0)
-            relative_step = step.abs() / y.abs().clamp(min=1)
-            return step, relative_step, torch.stack(torch.aminmax(relative_step))
-
+        F_y = J.reshape(value.shape)
         step, relative_step, lo_hi = self.compiled.call(
-            "newton_step", eager, value, J.reshape(value.shape), y, active
+            "newton_step",
+            functools.partial(newton_step, value, F_y, y, active),
+            value,
+            F_y,
+            y,
+            active,
         )
         lo, hi = lo_hi.tolist()
         return step, relative_step, lo, hi
