@@ -316,3 +316,11 @@ def test_third_derivative_matches_the_closed_form(source: str, x: str, exact: fl
     case = oracle.curve_case(curve, x, 0.5, position=0.0)
     point = formulas.curve_point(curve.source, case.x, case.y_true)
     assert math.isclose(point.d3y_dx3, exact, rel_tol=1e-12)
+
+
+def test_gradcheck_atol_mirrors_the_probes() -> None:
+    # The probe is self-contained (the worker loads it by path), so checks keeps
+    # its own copy of gradcheck's atol for the step bound: they must not drift.
+    from properties import probe
+
+    assert probe._GRADCHECK_OPTIONS["atol"] == checks.GRADCHECK_ATOL
