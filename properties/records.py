@@ -215,6 +215,15 @@ class CheckResult:
         return self.status == "pass"
 
 
+#: The ``user_properties`` keys under which a suite test records its case for
+#: the report (``properties.suite._run.record`` writes them, ``reports.outcomes``
+#: reads them): the row's checks and case (JSON), and the examples a Hypothesis
+#: test ran before it, in short form.
+CHECKS_KEY = "implicit_checks"
+CASE_KEY = "implicit_case"
+EARLIER_KEY = "implicit_earlier"
+
+
 def to_json(record: Any) -> str:
     """Serialise a record (or a list of records) to JSON text."""
     return json.dumps(_to_plain(record), sort_keys=True)

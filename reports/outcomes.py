@@ -17,11 +17,16 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from properties.records import CheckResult, CurveCase, MapCase, Status, from_json
-
-CHECKS_KEY = "implicit_checks"
-CASE_KEY = "implicit_case"
-EARLIER_KEY = "implicit_earlier"
+from properties.records import (
+    CASE_KEY,
+    CHECKS_KEY,
+    EARLIER_KEY,
+    CheckResult,
+    CurveCase,
+    MapCase,
+    Status,
+    from_json,
+)
 
 #: Row statuses, worst first: the order of the status column and the summary.
 STATUSES: tuple[Status, ...] = ("fail", "error", "degenerate", "pass")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import mpmath
 
 from properties.records import (
+    CASE_KEY,
+    CHECKS_KEY,
     DEGENERACY_THRESHOLD,
     CheckResult,
     Curve,
@@ -100,7 +102,7 @@ def map_case() -> MapCase:
 
 def user_properties(case: CurveCase | MapCase, checks: list[CheckResult]) -> list[tuple[str, str]]:
     """The ``user_properties`` pairs the property suite records for one case."""
-    return [("implicit_checks", to_json(checks)), ("implicit_case", to_json(case))]
+    return [(CHECKS_KEY, to_json(checks)), (CASE_KEY, to_json(case))]
 
 
 #: A tiny stand-in for the property suite (pytester writes it as a test module):

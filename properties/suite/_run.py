@@ -8,11 +8,7 @@ import pytest
 
 from properties import checks, probe, records
 from properties.candidates import Target
-from properties.records import CheckResult, CurveCase, MapCase
-
-CHECKS_KEY = "implicit_checks"
-CASE_KEY = "implicit_case"
-EARLIER_KEY = "implicit_earlier"
+from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
 #: The test's last example so far, its earlier ones (in user_properties too), and
 #: whether one failed the test (Hypothesis then shrinks: those are not counted).
