@@ -2,6 +2,7 @@
 implicit-function-theorem gradients (first and second order, reverse and
 forward mode), typed errors and no silent failure."""
 
+from ._common import RootInfo
 from ._errors import (
     ImplicitError,
     ImplicitWarning,
@@ -9,7 +10,7 @@ from ._errors import (
     SingularJacobianError,
 )
 from ._fixed_point import fixed_point
-from ._root import RootInfo, root_find
+from ._root import root_find
 
 __all__ = [
     "ImplicitError",

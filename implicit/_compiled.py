@@ -13,10 +13,18 @@ keeps its cache and its recompile limit on the code object, so distinct ``F``'s
 neither evict each other nor share that limit.  ``fullgraph=True``: either the
 whole function is one graph or compilation fails; then that ``F`` is evaluated
 eagerly from then on, with one warning.
+
+Below the templates and ``Compiled`` is the glue the rest of the package calls:
+``Fused`` (Newton's loop pieces), ``compiled_start`` and ``compiled_change``
+(for ``root_find``) and ``compiled_backward`` (for the Function).  Each takes
+the eager computation of the same quantities as its fallback.  Shapes: scalar
+problems only, ``y`` is ``batch_shape`` (or ``batch_shape + (1,)``) and ``F_y``
+comes back as ``batch_shape + (1, 1)``.
 """
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 import weakref
@@ -25,10 +33,10 @@ from typing import Any
 
 import torch
 
-#: Armijo's constant of Newton's line search: a trial step of length t is taken
-#: when ``|F|`` falls to ``(1 - SUFFICIENT_DECREASE * t)`` of its value or below
-#: (the eager loop in ``_root`` and the compiled full-step trial here alike).
-SUFFICIENT_DECREASE = 1e-4
+from ._common import Fn, Spec, all_
+from ._linear import jacobian, split
+from ._newton import SUFFICIENT_DECREASE
+from ._singular import check_singular
 
 # (result, F, tuple_x, xs, y) templates; copied per F, never compiled themselves.
 
@@ -204,3 +212,167 @@ def usable() -> bool:
     if torch.compiler.is_compiling():
         return False
     return torch._C._functorch.peek_interpreter_stack() is None
+
+
+# The glue: what root_find and the Function call, each falling back to eager.
+
+
+def _compiled_value_and_jacobian(
+    compiled: Compiled, F: Fn, tuple_x: bool, xs: tuple[torch.Tensor, ...], event_ndim: int
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """``y -> (F(x, y), F_y)`` for a scalar problem (``F_y`` as ``batch_shape + (1, 1)``),
+    compiled, or eager where torch.compile cannot be used."""
+
+    def value_and_jacobian(
+        y: torch.Tensor, eager: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        def by_autograd() -> tuple[torch.Tensor, torch.Tensor]:
+            y_in = y.detach().requires_grad_()
+            value = F(xs if tuple_x else xs[0], y_in)
+            return value.detach(), jacobian(value, y_in, event_ndim).reshape(y.shape)
+
+        # Grad mode on, as in the eager path: a closure tensor that requires grad
+        # then shows in the output (and torch.compile guards on the mode).
+        with torch.enable_grad():
+            value, F_y = compiled.call(
+                "value_and_F_y", eager or by_autograd, F, tuple_x, xs, y.detach()
+            )
+        return value, F_y.reshape(*split(y.shape, event_ndim)[0], 1, 1)
+
+    return value_and_jacobian
+
+
+def compiled_change(compiled: Compiled, F: Fn, tuple_x: bool) -> Callable[..., torch.Tensor]:
+    """``sensitivity_to_x``'s forward difference of a scalar problem, compiled."""
+
+    def change_of(
+        xs: tuple[torch.Tensor, ...],
+        y: torch.Tensor,
+        value: torch.Tensor | None,
+        h: float,
+        eager: Callable[[], torch.Tensor],
+    ) -> torch.Tensor:
+        # h as a tensor: a Python float would be specialised, one compilation per value.
+        h_tensor = torch.tensor(h, dtype=y.dtype, device=y.device)
+        with torch.no_grad():
+            return compiled.call("change", eager, F, tuple_x, xs, y, value, h_tensor)
+
+    return change_of
+
+
+def compiled_start(
+    value_and_jacobian: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    validate: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    y0: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``validate()``'s result (``F(x, y0)`` and ``F_y`` there, after checking
+    ``F``'s output shape and closures) by the compiled function; its checks, with
+    their messages, by ``validate`` itself whenever the compiled output fails one."""
+    validated = False
+
+    def eager() -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal validated
+        validated = True
+        value, J = validate()
+        return value, J.reshape(y0.shape)
+
+    value, J = value_and_jacobian(y0, eager)
+    if not validated and (value.shape != y0.shape or value.requires_grad):
+        value, J = validate()  # raises, naming the problem
+    return value, J
+
+
+class Fused:
+    """The compiled pieces of Newton's loop for scalar problems; each falls back to
+    the eager computation of the same quantities."""
+
+    def __init__(
+        self,
+        compiled: Compiled,
+        F: Fn,
+        tuple_x: bool,
+        xs: tuple[torch.Tensor, ...],
+        event_ndim: int,
+    ) -> None:
+        self.compiled, self.F, self.tuple_x, self.xs = compiled, F, tuple_x, xs
+        self.value_and_jacobian = _compiled_value_and_jacobian(compiled, F, tuple_x, xs, event_ndim)
+
+    def step(
+        self, value: torch.Tensor, J: torch.Tensor, y: torch.Tensor, active: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+        """``step = F / F_y`` (0 where not active), ``|step| / max(1, |y|)``, its min and max."""
+        F_y = J.reshape(value.shape)
+        step, relative_step, lo_hi = self.compiled.call(
+            "newton_step",
+            functools.partial(newton_step, value, F_y, y, active),
+            value,
+            F_y,
+            y,
+            active,
+        )
+        lo, hi = lo_hi.tolist()
+        return step, relative_step, lo, hi
+
+    def trial(
+        self,
+        y: torch.Tensor,
+        step: torch.Tensor,
+        residual: torch.Tensor,
+        near: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+        """``y - step``, ``F`` and ``F_y`` there, ``|F|``, and whether all passed."""
+
+        def eager() -> tuple[torch.Tensor, ...]:
+            y_try = y - step
+            value, J = self.value_and_jacobian(y_try)
+            residual_try = value.abs()
+            ok = residual_try <= (1 - SUFFICIENT_DECREASE) * residual
+            if near is not None:
+                ok |= near
+            return y_try, value, J.reshape(y.shape), residual_try, torch.tensor(all_(ok))
+
+        with torch.enable_grad():  # as in value_and_jacobian (one set of guards)
+            y_try, value, F_y, residual_try, all_ok = self.compiled.call(
+                "trial", eager, self.F, self.tuple_x, self.xs, y, step, residual, near
+            )
+        return y_try, value, F_y.reshape(*F_y.shape, 1, 1), residual_try, bool(all_ok)
+
+
+def compiled_backward(
+    spec: Spec,
+    compiled: Compiled,
+    xs: list[torch.Tensor],
+    needs: tuple[bool, ...],
+    y: torch.Tensor,
+    grad_y: torch.Tensor,
+    scale: torch.Tensor,
+    eager_grads: Callable[[], list[torch.Tensor | None]],
+) -> list[torch.Tensor | None]:
+    """The first-order backward of a scalar problem by one compiled function (no
+    double backward: under create_graph the eager backward runs).  ``eager_grads``
+    is that eager backward, the fallback when this ``F`` cannot be compiled."""
+
+    def eager() -> tuple[torch.Tensor, None, list[torch.Tensor | None]]:
+        return y, None, eager_grads()
+
+    threshold = spec.singular_tol * scale
+    # Detached: no graph is wanted here (and torch.compile would touch the saved
+    # non-leaf tensors' .grad, which warns).
+    plain = tuple(x.detach() for x in xs)
+    F_y, regular, grads = compiled.call(
+        "backward",
+        eager,
+        spec.F,
+        spec.tuple_x,
+        plain,
+        needs,
+        y.detach(),
+        grad_y.detach(),
+        threshold,
+    )
+    if regular is None:  # eager did it all, checks included
+        return list(grads)
+    if not all_(regular):
+        check_singular(spec, F_y.reshape(*F_y.shape, 1, 1), scale)  # raises or warns
+    given = iter(grads)
+    return [next(given) if n else None for n in needs]

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from ._common import RootInfo, Spec, Tensors, as_tuple
 from ._errors import NonConvergenceError, SingularJacobianError, check_policy, fail
+from ._function import ImplicitFunction
 from ._linear import jacobian, singular_values
-from ._root import RootInfo, Tensors, _as_tuple, _ImplicitFunction, _Spec
 
 Map = Callable[[Any], Callable[[torch.Tensor], torch.Tensor]]
 Distance = Callable[[torch.Tensor, torch.Tensor], Any]
@@ -192,7 +193,7 @@ def fixed_point(
         raise TypeError(f"x0 must be floating point; got dtype {x0.dtype}.")
     if not isinstance(a, (torch.Tensor, tuple, list)):
         a = torch.as_tensor(a, dtype=x0.dtype)
-    a_parts, tuple_a = _as_tuple(a)
+    a_parts, tuple_a = as_tuple(a)
     distance = distance or _euclidean
     if singular_tol is None:
         singular_tol = torch.finfo(x0.dtype).eps ** (1 / 3)
@@ -228,8 +229,8 @@ def fixed_point(
             x_star = torch.full_like(x_star, math.nan)
         return x_star, info, torch.ones_like(sigma_min)
 
-    spec = _Spec(F, tuple_a, event_ndim, singular_tol, on_failure, what)
-    x, *diagnostics = _ImplicitFunction.apply(spec, solver, x0, *a_parts)
+    spec = Spec(F, tuple_a, event_ndim, singular_tol, on_failure, what)
+    x, *diagnostics = ImplicitFunction.apply(spec, solver, x0, *a_parts)
     return (x, RootInfo(*diagnostics[:5])) if return_info else x
 
 

@@ -1,0 +1,154 @@
+"""When ``F_y`` counts as singular: the test, and the scale it is measured against.
+
+``F_y`` is singular at a solution when its smallest singular value ``sigma_min``
+(``|F_y|`` for scalar problems) is at most ``singular_tol * scale``.  The scale
+is the largest of ``sigma_max(F_y)`` along the solver's path and ``|F_x . 1|``
+at the solution (how fast ``F`` moves with ``x``), the latter counted only
+where ``F_y`` could vanish near ``y``: at a vertical tangent only ``F_x`` stays
+away from 0, while a steep straight curve such as ``y = 1000 x`` must stay
+regular.  There ``y(x)`` is not differentiable: the policy raises, or warns and
+returns NaN.
+
+Shapes: ``y`` is ``batch_shape + event_shape``; ``J`` is ``batch_shape + (m, m)``;
+``sigma_min``, ``scale`` and every mask are ``batch_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._common import Spec, all_, any_, max_abs, per_problem
+from ._errors import SingularJacobianError, fail
+from ._linear import jacobian, singular_values, split
+
+
+def check_singular(spec: Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
+    """Raise, or warn and return the mask of problems whose ``F_y`` is singular
+    (None when there are none)."""
+    sigma_min, _ = singular_values(J)
+    # NaN compares False: a non-finite sigma_min counts as singular too.
+    regular = sigma_min > spec.singular_tol * scale
+    if all_(regular):
+        return None
+    singular = ~regular | ~torch.isfinite(sigma_min)
+    fail(
+        SingularJacobianError,
+        singular & torch.isfinite(sigma_min),  # NaN: the forward already said so
+        sigma_min,
+        spec.what,
+        "The implicit function is not differentiable there (a vertical tangent or a "
+        "double root); move x away from it or reformulate F.",
+        spec.on_failure,
+    )
+    return singular
+
+
+def singular_at_solution(
+    F: Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
+    G: Callable[[torch.Tensor], torch.Tensor],
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    stats: dict[str, Any],
+    event_ndim: int,
+    singular_tol: float,
+    change_of: Callable[..., torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which problems have a singular ``F_y`` at the solver's ``y``, and the scale.
+
+    Args:
+        F: ``F(xs, y)`` with ``x`` as a tuple; ``G``: ``y -> F(x, y)``.
+        xs: the detached ``x``'s.
+        y: the solver's result, ``batch_shape + event_shape``.
+        stats: the solver's statistics (``converged``, ``value``, ``J``,
+            ``sigma_min`` and ``scale``, the largest ``sigma_max`` on its path).
+        event_ndim: trailing dimensions of one problem.
+        singular_tol: the relative threshold.
+        change_of: the compiled ``|F_x . 1|`` of a scalar problem, or None.
+
+    Returns:
+        ``(singular, scale)``, each ``batch_shape``.
+    """
+    # |F_y| is compared with the largest |F_y| on the path and with |F_x|: at a
+    # vertical tangent only the latter stays away from 0 when y0 is close.
+    # (Unconverged problems fail anyway; their F(x, y) is not near 0 either.)
+    F_x = sensitivity_to_x(F, xs, y, stats["value"], event_ndim, change_of=change_of)
+    if not all_(stats["converged"]):
+        F_x = torch.where(stats["converged"], F_x, 0.0)
+    sigma_min = stats["sigma_min"]
+    scale = torch.maximum(stats["scale"], F_x)
+    singular = sigma_min <= singular_tol * scale
+    if any_(singular):
+        # Small against F_x alone is not enough: a steep straight curve has that
+        # too.  F_y must also be able to vanish near y (rarely needed: one more
+        # evaluation, and only when some problem is in doubt).
+        doubt = singular & (sigma_min > singular_tol * stats["scale"])
+        if any_(doubt):
+            near_zero = can_vanish(G, y, stats["J"], sigma_min, event_ndim, singular_tol**0.5)
+            F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
+            scale = torch.maximum(stats["scale"], F_x)
+            singular = sigma_min <= singular_tol * scale
+    return singular, scale
+
+
+def sensitivity_to_x(
+    F: Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
+    xs: tuple[torch.Tensor, ...],
+    y: torch.Tensor,
+    value: torch.Tensor | None,
+    event_ndim: int,
+    change_of: Callable[..., torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``|F_x . 1|`` per problem (max over its components): how fast ``F`` at ``y``
+    moves when every element of ``x`` moves together, by a forward difference.
+
+    This is the scale against which ``|F_y|`` is small at a vertical tangent.  The
+    path alone gives none: started near a double root, ``|F_y|`` is as small at
+    ``y0`` as at the solution.  ``value`` is ``F(x, y)`` (None: zero, Newton's
+    linear model after its last step).  A step outside ``F``'s domain
+    (non-finite) gives 0, i.e. no evidence either way.  ``change_of(xs, y, value,
+    h, eager)``, if given, computes it (compiled) for scalar problems.
+    """
+    batch_shape, _ = split(y.shape, event_ndim)
+    floats = [x for x in xs if x.is_floating_point() and x.numel()]
+    size = max((abs(float(v)) for x in floats for v in torch.aminmax(x)), default=math.nan)
+    h = math.sqrt(torch.finfo(y.dtype).eps) * max(1.0, size)
+    if not math.isfinite(h):
+        return torch.zeros(batch_shape, dtype=y.dtype, device=y.device)
+    if change_of is not None:
+        return change_of(xs, y, value, h, lambda: sensitivity_to_x(F, xs, y, value, event_ndim))
+    moved = tuple(x + h if x.is_floating_point() else x for x in xs)
+    with torch.no_grad():
+        change = F(moved, y)
+        if value is not None:
+            change = change - value
+        change = max_abs(change, event_ndim).div_(h)
+    return change.nan_to_num_(nan=0.0, posinf=0.0)
+
+
+def can_vanish(
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y: torch.Tensor,
+    J: torch.Tensor,
+    sigma_min: torch.Tensor,
+    event_ndim: int,
+    reach: float,
+) -> torch.Tensor:
+    """Whether ``F_y`` changes by at least ``sigma_min`` within ``reach * max(1, |y|)``
+    of ``y``: by the linear extrapolation, it could vanish that close.
+
+    What tells a vertical tangent or a double root (``F_y`` has a zero next to
+    ``y``) from a steep but regular curve such as ``y = 1000 x``, where ``|F_y|``
+    is small against ``|F_x|`` but constant.  One more evaluation of ``F`` and
+    ``F_y`` for the batch; non-finite there counts as "can vanish".
+    """
+    batch_shape, _ = split(y.shape, event_ndim)
+    delta = max_abs(y, event_ndim).clamp_(min=1).mul_(reach)
+    with torch.enable_grad():
+        y_in = (y + per_problem(delta, event_ndim)).requires_grad_()
+        J_moved = jacobian(G(y_in), y_in, event_ndim)
+    change = torch.linalg.vector_norm((J_moved - J).reshape(*batch_shape, -1), dim=-1)
+    return ~(change < sigma_min)
