@@ -1,9 +1,11 @@
 """Run a candidate on one case and record what it did, as plain numbers.
 
-SELF-CONTAINED: this module imports only torch and the standard library.  A
-grading worker loads it by file path (the ``properties`` package is not
-importable there), calls ``observe(wire, candidate)`` and sends the returned
-dict, which holds only JSON-able plain values, to the parent, where
+SELF-CONTAINED: this module, and the ``probe_*.py`` files beside it that it
+loads by path (``probe_wire``: the request and response format;
+``probe_values``: plain values and the stage guard), import only torch and the
+standard library.  A grading worker loads it by file path (the ``properties``
+package is not importable there), calls ``observe(wire, candidate)`` and sends
+the returned dict, which holds only JSON-able plain values, to the parent, where
 ``properties.checks.judge`` decides what it means.  Nothing here judges.
 
 Calling conventions (``docs/ARCHITECTURE.md``):
@@ -15,141 +17,53 @@ Calling conventions (``docs/ARCHITECTURE.md``):
   scalar.
 
 Every stage is run on fresh inputs and guarded on its own, so that a candidate
-without (say) double backward still gets its first derivative recorded.  A
-failing stage records ``{"type", "message"}`` under ``<stage>_error``.
-
-Numbers: finite floats as floats, non-finite ones as the strings ``"nan"``,
-``"inf"``, ``"-inf"``; a value that was not produced is ``None``.
+without (say) double backward still gets its first derivative recorded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import math
+import importlib.util
+import os
 import time
-import warnings
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
+
+
+def _sibling(name: str) -> types.ModuleType:
+    """The module ``name`` beside this file, loaded by path: where a worker runs the
+    probe, the ``properties`` package is not importable (the grader copies the
+    ``probe_*.py`` files beside ``probe.py``)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_iv_{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_wire = _sibling("probe_wire")
+_values = _sibling("probe_values")
+# Bound here, so that the worker's tamper check (``probe.NAME``) sees them.
+GRADCHECK_OPTIONS, LOOSE_TOL_FACTOR = _wire.GRADCHECK_OPTIONS, _wire.LOOSE_TOL_FACTOR
+GRADCHECK_MAP_TOL, MESSAGE_LIMIT = _wire.GRADCHECK_MAP_TOL, _values.MESSAGE_LIMIT
+error_key, batch_points = _wire.error_key, _wire.batch_points
+number, numbers, graph_size = _values.number, _values.numbers, _values.graph_size
+error_record, as_tensor, timed_call = _values.error_record, _values.as_tensor, _values.timed_call
+Stages = _values.Stages
+#: The same options under their former name (``tests/test_checks.py`` compares them).
+_GRADCHECK_OPTIONS = GRADCHECK_OPTIONS
 
 # Private references taken at import time, before any submission is loaded: a
 # submission that monkeypatches torch.autograd.gradcheck cannot change these.
 _GRADCHECK = importlib.import_module("torch.autograd.gradcheck").gradcheck
 _GRAD = torch.autograd.grad
 
-MESSAGE_LIMIT = 300
-MAX_WARNINGS = 10
-#: The graph is sized at the case's ``tol`` and at this many times it (looser).
-LOOSE_TOL_FACTOR = 1e4
-#: ``tol`` of the float64 gradcheck run of a map case (an accurate forward
-#: keeps finite differences meaningful).
-GRADCHECK_MAP_TOL = 1e-12
-_GRADCHECK_OPTIONS = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3}
-_NODE_LIMIT = 100_000
-
 Json = dict[str, Any]
-
-
-# --------------------------------------------------------------------- plain values
-
-
-def number(value: Any) -> float | str | None:
-    """A plain float (or "nan"/"inf"/"-inf"), None when ``value`` is not a number."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                return None
-            value = value.detach().reshape(()).item()
-        out = float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-    return out if math.isfinite(out) else repr(out)
-
-
-def numbers(value: Any) -> list[float | str | None] | None:
-    """A flat list of plain numbers from a tensor or sequence, None if impossible."""
-    try:
-        if isinstance(value, torch.Tensor):
-            value = value.detach().reshape(-1).tolist()
-        return [number(v) for v in value]
-    except (TypeError, RuntimeError):
-        return None
-
-
-def _error(exc: BaseException) -> Json:
-    text = str(exc)
-    if len(text) > MESSAGE_LIMIT:
-        text = text[:MESSAGE_LIMIT] + " ..."
-    return {"type": type(exc).__name__, "message": text}
-
-
-class _Stages:
-    """Runs guarded stages and collects their warnings and errors into ``obs``."""
-
-    def __init__(self, obs: Json) -> None:
-        self.obs = obs
-        obs.setdefault("warnings", [])
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                yield
-            except Exception as exc:  # the candidate may raise anything
-                self.obs[f"{name}_error"] = _error(exc)
-        for w in caught[:MAX_WARNINGS]:
-            if len(self.obs["warnings"]) < MAX_WARNINGS:
-                self.obs["warnings"].append(
-                    {
-                        "stage": name,
-                        "category": w.category.__name__,
-                        "message": str(w.message)[:MESSAGE_LIMIT],
-                    }
-                )
-
-
-def _as_tensor(y: Any, what: str) -> torch.Tensor:
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{what} returned {type(y).__name__}, expected a torch.Tensor")
-    return y
-
-
-def _timed_call(
-    obs: Json, out: str, what: str, call: Callable[[], Any], **inputs: torch.Tensor
-) -> torch.Tensor:
-    """Run the candidate's ``call`` once; record in ``obs`` its ``time``, which of
-    ``inputs`` it ``mutated``, and ``<out>_shape`` / ``<out>_dtype`` of its result."""
-    before = {name: t.detach().clone() for name, t in inputs.items()}
-    start = time.perf_counter()
-    result = _as_tensor(call(), what)
-    obs["time"] = time.perf_counter() - start
-    obs["mutated"] = [
-        name for name, t in inputs.items() if not torch.equal(t.detach(), before[name])
-    ]
-    obs[f"{out}_shape"] = list(result.shape)
-    obs[f"{out}_dtype"] = str(result.dtype).removeprefix("torch.")
-    return result
-
-
-def graph_size(output: torch.Tensor) -> int:
-    """Number of autograd graph nodes reachable from ``output.grad_fn`` (0 if none)."""
-    root = output.grad_fn
-    if root is None:
-        return 0
-    seen = {root}
-    stack = [root]
-    while stack and len(seen) < _NODE_LIMIT:
-        node = stack.pop()
-        for child, _ in getattr(node, "next_functions", ()):
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return len(seen)
 
 
 # ----------------------------------------------------------------------- curves
@@ -185,7 +99,7 @@ def _curve_call(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     xt = torch.tensor(x, dtype=dtype, requires_grad=x_grad)
     y0t = torch.tensor(y0, dtype=dtype, requires_grad=y0_grad)
-    y = _as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
+    y = as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
     return xt, y0t, y
 
 
@@ -201,12 +115,12 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
     x, y0, w = float(wire["x"]), float(wire["y0"]), float(wire.get("weight", 1.0))
     obs: Json = {"kind": "curve", "dtype": str(dtype).removeprefix("torch."), "x": x}
     obs.update({"y0": y0, "weight": w})
-    run = _Stages(obs)
+    run = Stages(obs, error_key)
 
     with run.stage("call"):
         xt = torch.tensor(x, dtype=dtype, requires_grad=True)
         y0t = torch.tensor(y0, dtype=dtype)
-        y = _timed_call(obs, "y", "solve(F, x, y0)", lambda: solve(F, xt, y0t), x=xt, y0=y0t)
+        y = timed_call(obs, "y", "solve(F, x, y0)", lambda: solve(F, xt, y0t), x=xt, y0=y0t)
         obs["y"] = number(y)
         obs["requires_grad"] = bool(y.requires_grad)
         with torch.no_grad():
@@ -236,7 +150,7 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
             obs["batch"] = _curve_batch(wire, solve, F, dtype)
     if dtype == torch.float64 and "gradcheck" not in skip:
         with run.stage("gradcheck"):
-            eps = float(wire.get("gradcheck_eps", _GRADCHECK_OPTIONS["eps"]))
+            eps = float(wire.get("gradcheck_eps", GRADCHECK_OPTIONS["eps"]))
             obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0, eps)
     if dtype == torch.float64 and "float32" not in skip:
         with run.stage("float32"):
@@ -247,12 +161,6 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
                 "dy_dx": number(_grad(y, xt, torch.ones_like(y))),
             }
     return obs
-
-
-def batch_points(x: float) -> list[float]:
-    """Default batch when the wire carries none: ``x`` and two close neighbours."""
-    h = 1e-3 * (1.0 + abs(x))
-    return [x, x + h, x - h]
 
 
 def _curve_batch(
@@ -293,7 +201,7 @@ def _curve_gradcheck(
     solve: Callable[..., Any], F: Callable[..., torch.Tensor], x: float, y0: float, eps: float
 ) -> Json:
     y0t = torch.tensor(y0, dtype=torch.float64)
-    options = {**_GRADCHECK_OPTIONS, "eps": eps}
+    options = {**GRADCHECK_OPTIONS, "eps": eps}
 
     def y_of(xt: torch.Tensor) -> torch.Tensor:
         return solve(F, xt, y0t)
@@ -304,7 +212,7 @@ def _curve_gradcheck(
         out["passed"] = bool(_GRADCHECK(y_of, (xt,), raise_exception=True, **options))
     except Exception as exc:  # GradcheckError or the candidate's own
         out["passed"] = False
-        out["error"] = _error(exc)
+        out["error"] = error_record(exc)
     # An independent central difference, computed here and not by gradcheck.
     h = eps * (1.0 + abs(x))
     with torch.no_grad():
@@ -373,9 +281,7 @@ def _map_call(
 ) -> tuple[_MapRecorder, torch.Tensor, torch.Tensor, torch.Tensor]:
     rec = _MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
     a, x0 = _map_inputs(wire, dtype, x0_grad=x0_grad)
-    x = _as_tensor(
-        fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(f, a, x0, distance, tol)"
-    )
+    x = as_tensor(fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(f, a, x0, distance, tol)")
     return rec, a, x0, x
 
 
@@ -387,12 +293,12 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
     v = [float(t) for t in wire.get("weights") or [1.0] * m]
     obs: Json = {"kind": "map", "dtype": str(dtype).removeprefix("torch."), "m": m, "k": k}
     obs.update({"scalar": bool(wire.get("scalar", False)), "tol": tol, "weights": v})
-    run = _Stages(obs)
+    run = Stages(obs, error_key)
 
     with run.stage("call"):
         rec = _MapRecorder(list(wire["f"]), obs["scalar"])
         a, x0 = _map_inputs(wire, dtype)
-        x = _timed_call(
+        x = timed_call(
             obs,
             "x",
             "fixed_point(...)",
@@ -458,12 +364,12 @@ def _map_gradcheck(wire: Json, fixed_point: Callable[..., Any], tol: float) -> J
     def x_of(a_in: torch.Tensor) -> torch.Tensor:
         return fixed_point(rec.f, a_in, x0, _distance, tol)
 
-    out: Json = {"options": dict(_GRADCHECK_OPTIONS), "tol": tol}
+    out: Json = {"options": dict(GRADCHECK_OPTIONS), "tol": tol}
     try:
-        out["passed"] = bool(_GRADCHECK(x_of, (a,), raise_exception=True, **_GRADCHECK_OPTIONS))
+        out["passed"] = bool(_GRADCHECK(x_of, (a,), raise_exception=True, **GRADCHECK_OPTIONS))
     except Exception as exc:
         out["passed"] = False
-        out["error"] = _error(exc)
+        out["error"] = error_record(exc)
     return out
 
 
@@ -474,26 +380,15 @@ def observe(wire: Json, candidate: Callable[..., Any]) -> Json:
     """Run ``candidate`` on one case and return what it did, as plain numbers.
 
     Args:
-        wire: ``CurveCase.wire()`` or ``MapCase.wire()``: torch source and
-            floats; optionally ``batch_x``/``batch_y0`` (curves) and ``skip``, a
-            list of optional stages not to run ("batch", "gradcheck", "float32";
-            e.g. gradcheck is meaningless, and slow, at degenerate points).
+        wire: the request, ``probe_wire.REQUEST[kind]`` (``properties.wire.wire_for``
+            builds it from a case); ``skip`` lists optional stages not to run
+            (e.g. gradcheck is meaningless, and slow, at degenerate points).
         candidate: ``solve(F, x, y0)`` for curve cases,
             ``fixed_point(f, a, x0, distance, tol)`` for map cases.
 
     Returns:
-        A JSON-able dict.  Curve keys: ``y``, ``residual`` (``|F(x, y)|`` in
-        float64), ``weighted_grad`` (``weight * dy/dx`` by backward),
-        ``dy_dx``, ``d2y_dx2`` (double backward), ``y0_grad``, ``mutated``,
-        ``batch``, ``gradcheck`` (float64 cases), ``float32``, ``time``.  Map
-        keys: ``x``, ``residual`` (``|f(a)(x) - x|``), ``vjp`` (``v^T dx/da``
-        with ``v = weights``), ``jacobian`` (``m`` rows of ``k``), ``x0_grad``,
-        ``graph_nodes`` at ``tol`` and ``graph_loose`` at a looser tol,
-        ``forward_f_calls``, ``backward_f_calls``, ``backward_max_distance``
-        (farthest point ``f`` saw during backward from the returned ``x``),
-        ``gradcheck``, ``mutated``, ``time``.  Both: ``warnings`` and
-        ``<stage>_error`` (``{"type", "message"}``) for each stage that raised;
-        after a ``call_error`` nothing else is recorded.
+        A JSON-able dict with the keys of ``probe_wire.observation_keys(kind)``
+        (their meaning in ``probe_wire.OBSERVATION``).
     """
     if wire.get("kind") == "map":
         return observe_map(wire, candidate)

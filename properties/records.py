@@ -6,9 +6,10 @@ worker process, stored in a frozen grading set and shown in a report.  Numbers
 that must be exact (true roots, oracle derivatives) are decimal strings with at
 least 30 significant digits; numbers that are measurements are floats.
 
-Wire format of a case, as sent to the code under test (``CurveCase.wire`` /
-``MapCase.wire``): only torch-evaluable Python source and floats, no sympy, so
-that a worker that cannot import this package can still build ``F`` or ``f``.
+A case's request to the code under test is built by ``properties.wire.wire_for``
+(format: ``properties.probe_wire``): only torch-evaluable Python source and
+floats, no sympy, so that a worker that cannot import this package can still
+build ``F`` or ``f``.
 """
 
 from __future__ import annotations
@@ -87,17 +88,6 @@ class CurveCase:
         """One line that identifies the case, paste-able into a test."""
         return f"F(x, y) = {self.curve.source} at x = {self.x}, y0 = {self.y0!r}"
 
-    def wire(self, dtype: str = "float64", weight: float = 1.0) -> dict[str, Any]:
-        """What the code under test is given (JSON-able, torch-evaluable)."""
-        return {
-            "kind": "curve",
-            "F": self.curve.torch_source,
-            "x": float(self.x),
-            "y0": self.y0,
-            "dtype": dtype,
-            "weight": weight,
-        }
-
 
 @dataclasses.dataclass(frozen=True)
 class MapCase:
@@ -158,19 +148,6 @@ class MapCase:
 
     def text(self) -> str:
         return f"f(a)(x) = {self.source} with a = {list(self.a)}, x0 = {list(self.x0)}"
-
-    def wire(self, weights: tuple[float, ...] | None = None) -> dict[str, Any]:
-        """What the code under test is given (JSON-able, torch-evaluable)."""
-        return {
-            "kind": "map",
-            "f": list(self.f_source),
-            "a": [float(v) for v in self.a],
-            "x0": list(self.x0),
-            "tol": self.tol,
-            "dtype": self.dtype,
-            "scalar": self.scalar,
-            "weights": list(weights) if weights is not None else [1.0] * self.m,
-        }
 
 
 Case = CurveCase | MapCase

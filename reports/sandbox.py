@@ -354,7 +354,8 @@ class Worker:
     Args:
         submission: the student's ``.py`` file (copied; the original is not touched).
         assignment: "fixed_point" or "implicit".
-        probe: the self-contained probe module (``properties/probe.py``).
+        probe: the self-contained probe module (``properties/probe.py``; the
+            ``probe_*.py`` files beside it, which it loads, are copied too).
         limits: resource limits.
         isolation: what the platform allows (default: ``detect_isolation()``).
         trusted: our own packages to make importable (a copy) in this worker only:
@@ -387,6 +388,7 @@ class Worker:
         for source, target in (
             (WORKER, "worker.py"),
             (probe, "probe.py"),
+            *((part, part.name) for part in sorted(probe.parent.glob("probe_*.py"))),
             (submission, self.name + ".py"),
         ):
             shutil.copyfile(source, self.lib / target)

@@ -324,3 +324,33 @@ def test_gradcheck_atol_mirrors_the_probes() -> None:
     from properties import probe
 
     assert probe._GRADCHECK_OPTIONS["atol"] == checks.GRADCHECK_ATOL
+
+
+def test_checks_read_only_the_keys_of_the_wire_schema() -> None:
+    import ast
+    from pathlib import Path
+
+    from properties import probe_wire
+
+    known = probe_wire.observation_keys("curve") | probe_wire.observation_keys("map")
+    read = set()
+    for path in Path(checks.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            key = None
+            if isinstance(node, ast.Subscript) and getattr(node.value, "id", "") == "obs":
+                key = node.slice
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and getattr(node.func.value, "id", "") == "obs"
+                and node.args
+            ):
+                key = node.args[0]
+            elif isinstance(node, ast.Compare) and any(
+                getattr(c, "id", "") == "obs" for c in node.comparators
+            ):
+                key = node.left
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                read.add(key.value)
+    assert len(read) > 30
+    assert read <= known, sorted(read - known)

@@ -118,3 +118,28 @@ def test_observe_map_records_where_backward_evaluates_f() -> None:
     x0, x = SQRT_MAP["x0"], obs["x"]
     assert obs["backward_f_calls"] >= 1
     assert obs["backward_max_distance"] == pytest.approx(math.dist(x0, x), rel=1e-9)
+
+
+def test_probe_parts_import_only_torch_and_the_standard_library() -> None:
+    for name, allowed in (("probe_values.py", {"torch"}), ("probe_wire.py", set())):
+        tree = ast.parse((Path(probe.__file__).with_name(name)).read_text())
+        modules = {
+            (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
+        assert modules - allowed - {"__future__"} <= set(sys.stdlib_module_names), name
+
+
+def test_observations_hold_only_the_keys_of_the_wire_schema() -> None:
+    from properties import probe_wire
+
+    for wire, candidate in (
+        (CIRCLE, candidates.reference_solve),
+        (SQRT_MAP, candidates.reference_fixed_point),
+        (CIRCLE, lambda F, x, y0: 0.866),
+    ):
+        obs = probe.observe(wire, candidate)
+        assert set(obs) <= probe_wire.observation_keys(wire["kind"])
+        assert set(wire) <= set(probe_wire.REQUEST[wire["kind"]])

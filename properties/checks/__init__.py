@@ -1,0 +1,99 @@
+"""Judge an observation: ``judge(case, observation) -> list[CheckResult]``.
+
+``judge`` is pure: it reads a case (``records.CurveCase``/``MapCase``) and the
+plain dict that ``probe.observe`` returned, and says what it means.  It never
+runs the code under test, never prints, plots or grades.  ``run`` is the one
+composition "observe, then judge": ``judge(case, observe(wire_for(case)))``.
+
+Two questions are kept apart (DESIGN.md, "The verification model"):
+
+- *Is the root right?*  ``root`` (``x_star`` for maps) compares the returned value
+  with the true root, under a tolerance scaled by the case's conditioning.
+- *Is the gradient formula right?*  ``dy_dx_formula`` (``dx_da_formula``) compares
+  the returned gradient with the closed form evaluated at the *returned* root,
+  tightly; ``dy_dx_true`` (``dx_da_true``) compares it with the true value, under a
+  tolerance scaled by the conditioning.  So an inaccurate root fails ``root`` and
+  ``*_true`` (whose message says the root is to blame) but not ``*_formula``; a
+  wrong formula fails ``*_formula`` whatever the root.
+
+Degenerate cases (``case.degenerate``) get status "degenerate" for every value
+check; at exactly degenerate points (``dy_dx == "nan"``) ``degenerate_behaviour``
+requires an error, a warning or a non-finite value.  Tolerances: see
+``properties.checks.common``.
+
+Modules: ``common`` (tolerances, hints, ``Judge``, the checks both kinds ask),
+``curves`` (``judge_curve``), ``maps`` (``judge_map``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from properties import probe
+from properties.checks.common import HINTS, RTOL, Case, Observation, call_text
+from properties.checks.curves import judge_curve
+from properties.checks.maps import judge_map
+from properties.records import CheckResult, MapCase
+from properties.wire import GRADCHECK_ATOL, weights_for, wire_for
+
+__all__ = [
+    "GRADCHECK_ATOL",
+    "HINTS",
+    "RTOL",
+    "Case",
+    "Observation",
+    "call_text",
+    "judge",
+    "run",
+    "weights_for",
+    "wire_for",
+]
+
+#: A request (``properties.probe_wire.REQUEST``) -> its observation.
+Observe = Callable[[dict[str, Any]], Observation]
+
+
+def judge(case: Case, observation: Observation) -> list[CheckResult]:
+    """All checks of one case.
+
+    Args:
+        case: the case the observation was made on.
+        observation: ``probe.observe(wire_for(case), candidate)``.
+
+    Returns:
+        One ``CheckResult`` per property, in a fixed order.  A candidate that
+        raised on the plain call gets a single "call" result (status "error",
+        or "degenerate"/a behaviour pass at degenerate points).
+    """
+    if isinstance(case, MapCase):
+        return judge_map(case, observation)
+    return judge_curve(case, observation)
+
+
+def run(
+    case: Case,
+    candidate: Callable[..., Any] | None = None,
+    *,
+    observe: Observe | None = None,
+) -> list[CheckResult]:
+    """Observe ``case`` and judge it: ``judge(case, observe(wire_for(case)))``.
+
+    Args:
+        case: the case to run.
+        candidate: ``solve(F, x, y0)`` (curves) or ``fixed_point(f, a, x0,
+            distance, tol)`` (maps), run in this process by ``probe.observe``.
+        observe: instead of ``candidate``, what turns the request into an
+            observation elsewhere (e.g. a grading worker's round trip).
+
+    Returns:
+        ``judge``'s results.
+
+    Raises:
+        ValueError: unless exactly one of ``candidate`` and ``observe`` is given.
+    """
+    if (candidate is None) == (observe is None):
+        raise ValueError("run(case, ...) needs exactly one of candidate= and observe=.")
+    wire = wire_for(case)
+    observation = probe.observe(wire, candidate) if observe is None else observe(wire)
+    return judge(case, observation)

@@ -1,0 +1,375 @@
+"""The checks of a curve case ``F(x, y) = 0``: ``judge_curve(case, observation)``.
+
+Root (``root``, ``residual``), the gradient formula at the returned root
+(``dy_dx_formula``) and against the true value (``dy_dx_true``), the upstream
+gradient, double backward (``d2y_dx2``), gradcheck, batches, float32, hygiene;
+at exactly degenerate points (``dy_dx == "nan"``) ``degenerate_behaviour``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from properties import formulas
+from properties.checks.common import (
+    HINTS,
+    RTOL,
+    Judge,
+    Observation,
+    as_float,
+    call_text,
+    close,
+    eps,
+    error_text,
+    gradcheck,
+    no_mutation,
+    shape_dtype,
+    zero_start_grad,
+)
+from properties.records import CheckResult, CurveCase
+
+
+def _exactly_degenerate(case: CurveCase) -> bool:
+    return math.isnan(as_float(case.dy_dx))
+
+
+def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
+    j = Judge(case)
+    dtype = obs.get("dtype", "float64")
+    rtol = RTOL.get(dtype, RTOL["float64"])
+    if _exactly_degenerate(case):
+        _degenerate_behaviour(j, obs)
+    if "call_error" in obs:
+        j.add(
+            "call",
+            "error",
+            f"{call_text(case)} raised {error_text(obs['call_error'])}. It should return y "
+            "with F(x, y) = 0 near y0.",
+        )
+        return j.results
+
+    y_true = as_float(case.y_true)
+    y = as_float(obs.get("y"))
+    x = float(case.x)
+    dy_dx_true = as_float(case.dy_dx)
+    cond = case.condition
+
+    shape_dtype(j, obs, expected_shape=[], dtype=dtype)
+    root_tol = rtol["root"] * cond * (1 + abs(y_true))
+    root_error = abs(y - y_true) if math.isfinite(y) else math.inf
+    j.compare(
+        "root",
+        "y",
+        y,
+        y_true,
+        root_tol,
+        "The returned y is not the root near y0: tighten the solver's tolerance or raise "
+        "its iteration cap.",
+        details=(("y", y), ("root_error", root_error)),
+    )
+    true_point = formulas.curve_point(case.curve.source, case.x, case.y_true)
+    grad_norm = math.hypot(true_point.F_x, true_point.F_y)
+    residual = as_float(obs.get("residual"))
+    res_tol = max(root_tol * grad_norm, 1e3 * eps(dtype) * max(1.0, grad_norm))
+    if residual <= res_tol:
+        j.add(
+            "residual",
+            "pass",
+            f"|F(x, y)| = {residual:.2g} <= {res_tol:.2g}.",
+            error=residual,
+            tol=res_tol,
+            got=residual,
+            details=(("residual", residual),),
+        )
+    else:
+        j.add(
+            "residual",
+            "fail",
+            f"|F(x, y)| = {residual:.2g} at the returned y, more than {res_tol:.2g}: y does "
+            "not solve F(x, y) = 0; iterate until |F| is at round-off level.",
+            error=residual,
+            tol=res_tol,
+            got=residual,
+            details=(("residual", residual),),
+        )
+
+    at_y = formulas.curve_point(case.curve.source, x, y) if math.isfinite(y) else None
+    dy_dx = as_float(obs.get("dy_dx"))
+    _curve_formula(j, obs, case, at_y, dy_dx, rtol)
+    _curve_true(j, obs, at_y, dy_dx, dy_dx_true, rtol["true"] * cond * (1 + abs(dy_dx_true)))
+    _curve_upstream(j, obs, dy_dx, at_y, rtol)
+    _curve_d2(j, obs, at_y, rtol)
+    gradcheck(j, obs, dy_dx, root_failed=j.failed("root"))
+    _curve_batch(j, obs, case, rtol)
+    if "float32" in obs or "float32_error" in obs:
+        _curve_float32(j, obs, case)
+    no_mutation(j, obs, ("x", "y0"))
+    zero_start_grad(j, obs, "y0_grad", "y0")
+    return j.results
+
+
+def _curve_formula(
+    j: Judge,
+    obs: Observation,
+    case: CurveCase,
+    at_y: formulas.CurvePoint | None,
+    dy_dx: float,
+    rtol: dict[str, float],
+) -> None:
+    if "dy_dx_error" in obs:
+        j.add(
+            "dy_dx_formula",
+            "error",
+            f"Backward raised {error_text(obs['dy_dx_error'])}: y.backward() must give dy/dx.",
+        )
+        return
+    if at_y is None or not math.isfinite(at_y.dy_dx):
+        j.add("dy_dx_formula", "error", "The returned y is not finite: no formula to compare with.")
+        return
+    want = at_y.dy_dx
+    tol = rtol["formula"] * min(at_y.condition, 1e8) * (1 + abs(want))
+    hint = ""
+    if not close(dy_dx, want, tol):
+        at_y0 = formulas.curve_point(case.curve.source, case.x, case.y0)
+        if close(dy_dx, -want, tol):
+            hint = HINTS["sign"]
+        elif close(dy_dx, at_y0.dy_dx, max(tol, 1e-9 * abs(at_y0.dy_dx))):
+            hint = HINTS["y0"]
+        elif at_y.F_x != 0 and close(dy_dx, -at_y.F_y / at_y.F_x, tol):
+            hint = HINTS["inverted"]
+    j.compare(
+        "dy_dx_formula",
+        "dy/dx",
+        dy_dx,
+        want,
+        tol,
+        "At your own y, the implicit function theorem gives dy/dx = -F_x / F_y: your "
+        "backward computes something else.",
+        hint=hint,
+        details=(("dy_dx", dy_dx), ("dy_dx_at_returned_y", want)),
+    )
+
+
+def _curve_true(
+    j: Judge,
+    obs: Observation,
+    at_y: formulas.CurvePoint | None,
+    dy_dx: float,
+    want: float,
+    tol: float,
+) -> None:
+    if "dy_dx_error" in obs or at_y is None:
+        j.add("dy_dx_true", "error", "No gradient to compare with the true dy/dx.")
+        return
+    formula_ok = not j.failed("dy_dx_formula")
+    root_blamed = formula_ok and j.failed("root")
+    fix = (
+        "Your gradient is right for the y you returned, but that y is not the root: fix the "
+        "root and this follows."
+        if root_blamed
+        else "The gradient differs from the true dy/dx; see dy_dx_formula."
+    )
+    j.compare(
+        "dy_dx_true",
+        "dy/dx",
+        dy_dx,
+        want,
+        tol,
+        fix,
+        hint=HINTS["root"] if root_blamed else "",
+        details=(("dy_dx", dy_dx),),
+    )
+
+
+def _curve_upstream(
+    j: Judge,
+    obs: Observation,
+    dy_dx: float,
+    at_y: formulas.CurvePoint | None,
+    rtol: dict[str, float],
+) -> None:
+    w = as_float(obs.get("weight", 1.0))
+    if "weighted_grad_error" in obs:
+        j.add(
+            "upstream",
+            "error",
+            f"Backward with grad_output = {w:g} raised {error_text(obs['weighted_grad_error'])}.",
+        )
+        return
+    got = as_float(obs.get("weighted_grad"))
+    base = dy_dx if math.isfinite(dy_dx) else (at_y.dy_dx if at_y else math.nan)
+    want = w * base
+    tol = rtol["upstream"] * max(1.0, min(at_y.condition if at_y else 1.0, 1e8)) * (1 + abs(want))
+    hint = HINTS["grad_output"] if not close(got, want, tol) and close(got, base, tol) else ""
+    j.compare(
+        "upstream",
+        f"the gradient of {w:g} * y",
+        got,
+        want,
+        tol,
+        f"With grad_output = {w:g} the gradient must be {w:g} * dy/dx: multiply by "
+        "grad_output in backward.",
+        hint=hint,
+    )
+
+
+def _curve_d2(
+    j: Judge, obs: Observation, at_y: formulas.CurvePoint | None, rtol: dict[str, float]
+) -> None:
+    if "d2y_dx2_error" in obs:
+        j.add(
+            "d2y_dx2",
+            "error",
+            "Double backward (create_graph=True) failed: "
+            f"{error_text(obs['d2y_dx2_error'])}. Build backward from differentiable torch "
+            "ops on tensors that keep their graph (no .detach() of x, no .item()).",
+        )
+        return
+    if at_y is None or not math.isfinite(at_y.d2y_dx2):
+        j.add("d2y_dx2", "error", "The returned y is not finite: no second derivative to check.")
+        return
+    got = as_float(obs.get("d2y_dx2"))
+    want = at_y.d2y_dx2
+    tol = rtol["d2"] * min(at_y.condition, 1e6) ** 2 * (1 + abs(want))
+    j.compare(
+        "d2y_dx2",
+        "d2y/dx2",
+        got,
+        want,
+        tol,
+        "The second derivative differs from the closed form at your y: the backward is "
+        "not differentiable the right way (it must differentiate -F_x / F_y through y too).",
+    )
+
+
+def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, float]) -> None:
+    if "batch_error" in obs:
+        j.add(
+            "batch",
+            "error",
+            f"solve(F, x, y0) on a batch of 3 points raised {error_text(obs['batch_error'])}. "
+            "x and y0 may be batched (shape (n,)): solve the problems independently.",
+        )
+        return
+    batch = obs.get("batch")
+    if not batch:
+        return
+    n = len(batch["x"])
+    if batch.get("shape") != [n]:
+        j.add(
+            "batch",
+            "fail",
+            f"For x of shape ({n},) the result has shape {batch.get('shape')}; it must have "
+            f"the shape of x.",
+        )
+        return
+    worst, problems, hint = 0.0, [], ""
+    for i in range(n):
+        x_i, w_i = batch["x"][i], batch["weights"][i]
+        y_b, y_s = as_float(batch["y"][i]), as_float(batch["single_y"][i])
+        g_b = as_float(batch["grad"][i])
+        if not math.isfinite(y_b):
+            problems.append(f"y[{i}] is {y_b}")
+            continue
+        at = formulas.curve_point(case.curve.source, x_i, y_b)
+        g_tol = rtol["formula"] * min(at.condition, 1e8) * (1 + abs(w_i * at.dy_dx)) * 10
+        err_g = abs(g_b - w_i * at.dy_dx) if math.isfinite(g_b) else math.inf
+        if err_g > g_tol:
+            if w_i != 1.0 and close(g_b, at.dy_dx, g_tol):
+                hint = HINTS["grad_output"]
+            problems.append(
+                f"the gradient of sum(w * y) w.r.t. x[{i}] is {g_b:.6g}, expected "
+                f"w[{i}] * dy/dx = {w_i * at.dy_dx:.6g}"
+            )
+        worst = max(worst, err_g / g_tol)
+        if math.isfinite(y_s) and abs(at.F_y) > 0:
+            r_b, r_s = as_float(batch["residual"][i]), as_float(batch["single_residual"][i])
+            y_tol = rtol["root"] * case.condition * (1 + abs(y_s)) + 2 * (r_b + r_s) / abs(at.F_y)
+            if abs(y_b - y_s) > y_tol:
+                problems.append(
+                    f"y[{i}] = {y_b:.10g} in the batch but {y_s:.10g} alone "
+                    f"(differs by {abs(y_b - y_s):.2g})"
+                )
+    if problems:
+        j.add(
+            "batch",
+            "fail",
+            "Batched call disagrees with one-by-one calls: "
+            + "; ".join(problems[:3])
+            + ". Solve the problems of a batch independently and scale each gradient by its "
+            "own grad_output.",
+            error=worst,
+            tol=1.0,
+            hint=hint,
+        )
+    else:
+        j.add("batch", "pass", f"A batch of {n} agrees with one-by-one calls.")
+
+
+def _curve_float32(j: Judge, obs: Observation, case: CurveCase) -> None:
+    if "float32_error" in obs:
+        j.add(
+            "float32",
+            "error",
+            f"solve in float32 raised {error_text(obs['float32_error'])}.",
+        )
+        return
+    f32 = obs["float32"]
+    rtol = RTOL["float32"]
+    y_true = as_float(case.y_true)
+    y = as_float(f32.get("y"))
+    problems = []
+    if f32.get("y_dtype") != "float32":
+        problems.append(f"returned dtype {f32.get('y_dtype')} for float32 inputs")
+    root_tol = rtol["root"] * case.condition * (1 + abs(y_true))
+    if not close(y, y_true, root_tol):
+        problems.append(f"y = {y:.8g} is off the root {y_true:.8g} by more than {root_tol:.2g}")
+    elif math.isfinite(y):
+        at = formulas.curve_point(case.curve.source, case.x, y)
+        g = as_float(f32.get("dy_dx"))
+        g_tol = rtol["formula"] * min(at.condition, 1e8) * (1 + abs(at.dy_dx))
+        if not close(g, at.dy_dx, g_tol):
+            problems.append(f"dy/dx = {g:.8g}, expected {at.dy_dx:.8g} (tol {g_tol:.2g})")
+    if problems:
+        j.add(
+            "float32",
+            "fail",
+            "In float32: " + "; ".join(problems) + ". Keep the input dtype and use "
+            "dtype-aware tolerances (torch.finfo(dtype).eps).",
+        )
+    else:
+        j.add("float32", "pass", "float32 root and gradient are within float32 tolerances.")
+
+
+def _degenerate_behaviour(j: Judge, obs: Observation) -> None:
+    """At an exactly degenerate point, require an error, a warning or a non-finite value."""
+    signals = []
+    for stage in ("call", "weighted_grad", "dy_dx"):
+        if f"{stage}_error" in obs:
+            signals.append(f"{stage} raised {obs[f'{stage}_error'].get('type')}")
+    if obs.get("warnings"):
+        signals.append(f"warned: {obs['warnings'][0].get('message', '')[:80]}")
+    for key in ("y", "dy_dx", "weighted_grad"):
+        value = as_float(obs.get(key)) if key in obs else 0.0
+        if not math.isfinite(value):
+            signals.append(f"{key} = {value}")
+    if signals:
+        j.add(
+            "degenerate_behaviour",
+            "pass",
+            "At this exactly degenerate point (F_y = 0) the implementation signalled it: "
+            + "; ".join(signals[:3])
+            + ".",
+        )
+        return
+    got = as_float(obs.get("dy_dx"))
+    j.add(
+        "degenerate_behaviour",
+        "fail",
+        f"At this exactly degenerate point (F_y = 0, the tangent is vertical) you returned "
+        f"a finite dy/dx = {got:.6g} without a warning or error. Check |F_y| in backward "
+        "and raise (or warn and return inf/nan) when it is (near) zero.",
+        got=got,
+        expected="an error, a warning, or a non-finite value",
+        hint="no check of F_y == 0 before dividing by it",
+    )

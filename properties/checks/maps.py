@@ -1,0 +1,385 @@
+"""The checks of a fixed-point case ``x* = f(a)(x*)``: ``judge_map(case, observation)``.
+
+The fixed point (``x_star``, ``residual``), ``dx/da`` against the closed form at
+the returned ``x`` (``dx_da_formula``) and against the true value
+(``dx_da_true``), the upstream gradient, that the graph does not grow with the
+iterations, that backward evaluates ``f`` at ``x*`` only, gradcheck, hygiene.
+"""
+
+from __future__ import annotations
+
+import math
+
+from properties import formulas
+from properties.checks.common import (
+    BACKWARD_POINT_RTOL,
+    GRAPH_SLACK,
+    HINTS,
+    RTOL,
+    Judge,
+    Observation,
+    as_float,
+    call_text,
+    eps,
+    error_text,
+    fmt,
+    gradcheck,
+    max_abs,
+    max_abs_diff,
+    no_mutation,
+    shape_dtype,
+    zero_start_grad,
+)
+from properties.records import CheckResult, MapCase
+
+
+def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
+    j = Judge(case)
+    dtype = case.dtype
+    rtol = RTOL.get(dtype, RTOL["float64"])
+    if "call_error" in obs:
+        j.add(
+            "call",
+            "error",
+            f"{call_text(case)} raised {error_text(obs['call_error'])}. "
+            "It should iterate x <- f(a)(x) until distance(x, x_prev) <= tol.",
+        )
+        return j.results
+    sigma = max(case.sigma_min, 1e-12)
+    x_true = [as_float(v) for v in case.x_star]
+    x = [as_float(v) for v in obs.get("x") or []]
+    expected_shape = [] if case.scalar else [case.m]
+    shape_dtype(j, obs, expected_shape=expected_shape, dtype=dtype)
+
+    scale = 1 + max(abs(v) for v in x_true)
+    x_tol = 10 * case.tol / sigma + rtol["root"] * scale / sigma
+    x_err = max((abs(a - b) for a, b in zip(x, x_true)), default=math.inf)
+    if len(x) != len(x_true) or not math.isfinite(x_err):
+        x_err = math.inf
+    _map_x_star(j, x, x_true, x_err, x_tol)
+    residual = as_float(obs.get("residual"))
+    res_tol = 10 * case.tol + 100 * eps(dtype) * scale
+    j.add(
+        "residual",
+        "pass" if residual <= res_tol else "fail",
+        f"|f(a)(x) - x| = {residual:.2g} at the returned x"
+        + (
+            f" <= {res_tol:.2g}."
+            if residual <= res_tol
+            else f", more than {res_tol:.2g}: x is not a fixed point; iterate until "
+            "distance(x, x_prev) <= tol."
+        ),
+        error=residual,
+        tol=res_tol,
+        details=(("residual", residual),),
+    )
+
+    at_x = (
+        formulas.map_point(case.f_source, case.a, x, case.scalar)
+        if len(x) == case.m and all(math.isfinite(v) for v in x)
+        else None
+    )
+    jac = _jacobian(obs)
+    _map_formula(j, obs, case, at_x, jac, rtol)
+    _map_true(j, case, jac, rtol, sigma, at_x if x_err <= x_tol else None)
+    _map_upstream(j, obs, jac, at_x, rtol)
+    _graph_growth(j, obs)
+    _backward_points(j, obs, case, x)
+    if "gradcheck" in obs or "gradcheck_error" in obs:
+        gradcheck(j, obs, None, root_failed=j.failed("x_star"))
+    no_mutation(j, obs, ("a", "x0"))
+    zero_start_grad(j, obs, "x0_grad", "x0")
+    return j.results
+
+
+def _jacobian(obs: Observation) -> list[list[float]] | None:
+    rows = obs.get("jacobian")
+    if not rows or any(r is None for r in rows):
+        return None
+    return [[as_float(v) for v in row] for row in rows]
+
+
+def _map_x_star(j: Judge, x: list[float], x_true: list[float], x_err: float, tol: float) -> None:
+    details = (("x_star", x[0] if x else math.nan), ("root_error", x_err))
+    if x_err <= tol:
+        j.add(
+            "x_star",
+            "pass",
+            f"x = {fmt(x)} matches x* (error {x_err:.2g} <= {tol:.2g}).",
+            error=x_err,
+            tol=tol,
+            expected=x_true,
+            got=x,
+            details=details,
+        )
+        return
+    j.add(
+        "x_star",
+        "fail",
+        f"x = {fmt(x)}, but the fixed point is x* = {fmt(x_true)}: error {x_err:.2g} > tol "
+        f"{tol:.2g}. Iterate until distance(x, x_prev) <= tol (do not stop after a fixed "
+        "number of steps).",
+        error=x_err,
+        tol=tol,
+        expected=x_true,
+        got=x,
+        details=details,
+    )
+
+
+def _map_formula(
+    j: Judge,
+    obs: Observation,
+    case: MapCase,
+    at_x: formulas.MapPoint | None,
+    jac: list[list[float]] | None,
+    rtol: dict[str, float],
+) -> None:
+    if "jacobian_error" in obs or jac is None:
+        j.add(
+            "dx_da_formula",
+            "error",
+            f"Backward raised {error_text(obs.get('jacobian_error'))}: "
+            "torch.autograd.grad(x, a, v) must give v^T dx/da.",
+        )
+        return
+    if at_x is None:
+        j.add("dx_da_formula", "error", "The returned x is not finite: nothing to compare with.")
+        return
+    want = at_x.dx_da
+    sigma = max(at_x.sigma_min, 1e-12)
+    tol = rtol["formula"] * (1 + max_abs(want)) / sigma
+    error = max_abs_diff(jac, want)
+    details = (("dx_da", jac[0][0] if jac and jac[0] else math.nan), ("dx_da_at_returned_x", want))
+    if error <= tol:
+        j.add(
+            "dx_da_formula",
+            "pass",
+            f"dx/da matches (I - f_x)^-1 f_a at your x (error {error:.2g} <= {tol:.2g}).",
+            error=error,
+            tol=tol,
+            expected=want,
+            got=jac,
+            details=details,
+        )
+        return
+    j.add(
+        "dx_da_formula",
+        "fail",
+        f"dx/da = {fmt(jac)}, but at your own x the implicit function theorem gives "
+        f"(I - f_x)^-1 f_a = {fmt(want)} (error {error:.2g} > tol {tol:.2g}).",
+        error=error,
+        tol=tol,
+        expected=want,
+        got=jac,
+        hint=_map_hint(jac, want, at_x, case, tol),
+        details=details,
+    )
+
+
+def _map_hint(
+    jac: list[list[float]],
+    want: list[list[float]],
+    at_x: formulas.MapPoint,
+    case: MapCase,
+    tol: float,
+) -> str:
+    def near(other: list[list[float]]) -> bool:
+        return max_abs_diff(jac, other) <= max(tol, 1e-6 * (1 + max_abs(other)))
+
+    if near([[-v for v in row] for row in want]):
+        return HINTS["sign"]
+    if near(at_x.f_a):
+        return HINTS["missing_inverse"]
+    if near(at_x.dx_da_transposed):
+        return HINTS["transposed"]
+    at_x0 = formulas.map_point(case.f_source, case.a, case.x0, case.scalar)
+    if near(at_x0.dx_da):
+        return HINTS["x0"]
+    column_sums = [[sum(want[i][c] for i in range(len(want))) for c in range(len(want[0]))]]
+    if len(want) > 1 and near(column_sums * len(want)):
+        return HINTS["grad_output"]
+    return ""
+
+
+def _map_true(
+    j: Judge,
+    case: MapCase,
+    jac: list[list[float]] | None,
+    rtol: dict[str, float],
+    sigma: float,
+    at_accepted_x: formulas.MapPoint | None,
+) -> None:
+    """dx/da against the true value at x*.
+
+    ``at_accepted_x`` is the closed form at the returned x when that x passed the
+    x_star check (else None): the gradient there legitimately differs from the
+    one at x* by ``|dx/da(x) - dx/da(x*)|`` (amplified by 1/sigma^2 near rho = 1,
+    e.g. float32 with |rho| = 0.95), which the tolerance then allows.
+    """
+    if jac is None:
+        j.add("dx_da_true", "error", "No gradient to compare with the true dx/da.")
+        return
+    want = [[as_float(case.dx_da[i * case.k + c]) for c in range(case.k)] for i in range(case.m)]
+    tol = rtol["true"] * (1 + max_abs(want)) / sigma
+    if at_accepted_x is not None:
+        shift = max_abs_diff(at_accepted_x.dx_da, want)
+        tol += shift if math.isfinite(shift) else 0.0
+    error = max_abs_diff(jac, want)
+    if error <= tol:
+        j.add(
+            "dx_da_true",
+            "pass",
+            f"dx/da matches the true value (error {error:.2g} <= {tol:.2g}).",
+            error=error,
+            tol=tol,
+            expected=want,
+            got=jac,
+        )
+        return
+    root_blamed = not j.failed("dx_da_formula") and j.failed("x_star")
+    fix = (
+        "Your gradient is right at the x you returned, but that x is not the fixed point: "
+        "iterate until distance(x, x_prev) <= tol and this follows."
+        if root_blamed
+        else "See dx_da_formula for the mistake."
+    )
+    j.add(
+        "dx_da_true",
+        "fail",
+        f"dx/da = {fmt(jac)}, true value {fmt(want)}: error {error:.2g} > tol {tol:.2g}. {fix}",
+        error=error,
+        tol=tol,
+        expected=want,
+        got=jac,
+        hint=HINTS["x_star"] if root_blamed else "",
+    )
+
+
+def _map_upstream(
+    j: Judge,
+    obs: Observation,
+    jac: list[list[float]] | None,
+    at_x: formulas.MapPoint | None,
+    rtol: dict[str, float],
+) -> None:
+    v = [as_float(t) for t in obs.get("weights") or []]
+    if "vjp_error" in obs:
+        j.add(
+            "upstream",
+            "error",
+            f"Backward with grad_output = {fmt(v)} raised {error_text(obs['vjp_error'])}.",
+        )
+        return
+    got = [as_float(t) for t in obs.get("vjp") or []]
+    base = jac if jac is not None else (at_x.dx_da if at_x else None)
+    if base is None:
+        j.add("upstream", "error", "No Jacobian to compare the weighted gradient with.")
+        return
+    k = len(base[0])
+    want = [sum(v[i] * base[i][c] for i in range(len(base))) for c in range(k)]
+    sigma = max(at_x.sigma_min if at_x else 1.0, 1e-12)
+    tol = rtol["upstream"] * (1 + max(abs(t) for t in want)) / sigma * 10
+    error = max_abs_diff([got], [want])
+    if error <= tol:
+        j.add(
+            "upstream",
+            "pass",
+            f"v^T dx/da with v = {fmt(v)} matches (error {error:.2g}).",
+            error=error,
+            tol=tol,
+        )
+        return
+    true_jac = at_x.dx_da if at_x is not None else base
+    ones = [sum(row[c] for row in true_jac) for c in range(k)]
+    ignored = max_abs_diff([got], [ones]) <= max(tol, 1e-6 * (1 + max(map(abs, ones))))
+    j.add(
+        "upstream",
+        "fail",
+        f"With grad_output v = {fmt(v)} the gradient w.r.t. a is {fmt(got)}, expected "
+        f"v^T dx/da = {fmt(want)} (error {error:.2g} > tol {tol:.2g}). Backward must "
+        "multiply by grad_output.",
+        error=error,
+        tol=tol,
+        expected=want,
+        got=got,
+        hint=HINTS["grad_output"] if ignored else "",
+    )
+
+
+def _graph_growth(j: Judge, obs: Observation) -> None:
+    if "graph_error" in obs:
+        j.add(
+            "graph_growth",
+            "error",
+            f"The call with a looser tol raised {error_text(obs['graph_error'])}.",
+        )
+        return
+    tight, loose = obs.get("graph_nodes"), obs.get("graph_loose") or {}
+    loose_nodes, loose_calls = loose.get("nodes"), loose.get("f_calls")
+    tight_calls = obs.get("forward_f_calls")
+    if tight is None or loose_nodes is None:
+        return
+    details = (
+        ("graph_nodes", tight),
+        ("graph_nodes_loose", loose_nodes),
+        ("f_calls", tight_calls),
+        ("f_calls_loose", loose_calls),
+    )
+    grew = tight > loose_nodes + GRAPH_SLACK
+    if not grew:
+        j.add(
+            "graph_growth",
+            "pass",
+            f"The graph behind x has {tight} node(s) after {tight_calls} evaluations of f and "
+            f"{loose_nodes} after {loose_calls}: it does not grow with the iterations.",
+            error=float(tight - loose_nodes),
+            tol=float(GRAPH_SLACK),
+            details=details,
+        )
+        return
+    j.add(
+        "graph_growth",
+        "fail",
+        f"The autograd graph behind x grows with the iterations: {loose_nodes} nodes after "
+        f"{loose_calls} evaluations of f, {tight} after {tight_calls}. The gradient must come "
+        "from the implicit function theorem at x*, not from backpropagating through the loop.",
+        error=float(tight - loose_nodes),
+        tol=float(GRAPH_SLACK),
+        hint=HINTS["unrolled"],
+        details=details,
+    )
+
+
+def _backward_points(j: Judge, obs: Observation, case: MapCase, x: list[float]) -> None:
+    if "vjp_error" in obs or "backward_max_distance" not in obs:
+        return
+    calls = obs.get("backward_f_calls", 0)
+    distance = as_float(obs.get("backward_max_distance"))
+    scale = 1 + max((abs(v) for v in x), default=0.0)
+    tol = BACKWARD_POINT_RTOL.get(case.dtype, 1e-8) * scale
+    if distance <= tol:
+        j.add(
+            "backward_at_fixed_point",
+            "pass",
+            f"During backward f was evaluated {calls} time(s), only at the fixed point.",
+            error=distance,
+            tol=tol,
+        )
+        return
+    x0_distance = math.sqrt(sum((a - b) ** 2 for a, b in zip(case.x0, x)))
+    hint = ""
+    if abs(distance - x0_distance) <= 1e-6 * (1 + x0_distance):
+        hint = HINTS["x0"]
+    elif calls > 3:
+        hint = HINTS["unrolled"]
+    j.add(
+        "backward_at_fixed_point",
+        "fail",
+        f"During backward f was evaluated {calls} time(s), at points up to {distance:.3g} "
+        "away from the returned x*. The implicit gradient needs f_x and f_a at x* only; do "
+        "not re-run the iteration or use x0 in backward.",
+        error=distance,
+        tol=tol,
+        hint=hint,
+    )

@@ -1,0 +1,137 @@
+"""The probe's request and response (the "wire"): the one definition both sides read.
+
+STANDARD LIBRARY ONLY: ``probe.py`` loads this file by path beside itself (a
+grading worker cannot import the ``properties`` package), while
+``properties.wire`` (which builds the request from a case) and
+``properties.checks`` (which reads the response) import it as
+``properties.probe_wire``.
+
+Request (a JSON-able dict, ``REQUEST[kind]``): ``kind`` is "curve" or "map";
+the rest says what to call the candidate on.  Response (the observation,
+``observation_keys(kind)``): plain numbers only, finite floats as floats,
+non-finite ones as the strings "nan", "inf", "-inf", a value not produced as
+``None``; a stage that raised records ``{"type", "message"}`` under
+``error_key(stage)``, and after a ``call_error`` nothing else is recorded.
+"""
+
+from __future__ import annotations
+
+#: ``torch.autograd.gradcheck``'s options in float64; a curve request's
+#: ``gradcheck_eps`` replaces ``eps``.
+GRADCHECK_OPTIONS = {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3}
+#: A map's graph is sized at the case's ``tol`` and at this many times it (looser).
+LOOSE_TOL_FACTOR = 1e4
+#: ``tol`` of the float64 gradcheck run of a map case (an accurate forward
+#: keeps finite differences meaningful).
+GRADCHECK_MAP_TOL = 1e-12
+#: Stages a request may list under ``skip``.
+OPTIONAL_STAGES = ("batch", "gradcheck", "float32")
+
+#: What a request holds, by kind: key -> meaning.
+REQUEST: dict[str, dict[str, str]] = {
+    "curve": {
+        "kind": '"curve"',
+        "F": "torch-evaluable source of F(x, y) over x, y and torch",
+        "x": "the point (float)",
+        "y0": "the start (float)",
+        "dtype": '"float64" or "float32"',
+        "weight": "the upstream gradient of the weighted backward",
+        "skip": "optional stages not to run (OPTIONAL_STAGES)",
+        "gradcheck_eps": "gradcheck's step (default GRADCHECK_OPTIONS['eps'])",
+        "batch_x": "the batch's points (default: x and two close neighbours)",
+        "batch_y0": "the batch's starts (default: y0 for each point)",
+    },
+    "map": {
+        "kind": '"map"',
+        "f": "one torch-evaluable source per component of f(a)(x), over a, x and torch",
+        "a": "parameter values (floats)",
+        "x0": "the start (floats)",
+        "tol": "the stopping tolerance handed to fixed_point",
+        "dtype": '"float64" or "float32"',
+        "scalar": "true: 0-d tensors (m == k == 1)",
+        "weights": "the upstream gradient v of the weighted vjp (m floats)",
+        "skip": "optional stages not to run (OPTIONAL_STAGES)",
+    },
+}
+
+#: The guarded stages of each kind, in the order they run.
+STAGES: dict[str, tuple[str, ...]] = {
+    "curve": (
+        "call",
+        "weighted_grad",
+        "dy_dx",
+        "d2y_dx2",
+        "y0_grad",
+        "batch",
+        "gradcheck",
+        "float32",
+    ),
+    "map": ("call", "vjp", "jacobian", "x0_grad", "graph", "gradcheck"),
+}
+
+_BOTH = {
+    "kind": "the request's kind",
+    "dtype": "the dtype the candidate was called in",
+    "warnings": "up to 10 {stage, category, message}",
+    "time": "seconds of the plain call",
+    "backward_time": "seconds of the (weighted) backward",
+    "mutated": "names of the inputs the call modified in place",
+    "residual": "|F(x, y)| (curves) or |f(a)(x) - x| (maps) in float64",
+    "gradcheck": "{options, passed, error?}, plus fd_dy_dx (curves) or tol (maps)",
+}
+
+#: What an observation holds, by kind: key -> meaning (and ``error_key`` of a stage).
+OBSERVATION: dict[str, dict[str, str]] = {
+    "curve": {
+        **_BOTH,
+        "x": "the point",
+        "y0": "the start",
+        "weight": "the request's weight",
+        "y": "the returned root",
+        "y_shape": "its shape",
+        "y_dtype": "its dtype",
+        "requires_grad": "whether y requires grad",
+        "weighted_grad": "weight * dy/dx by backward",
+        "dy_dx": "dy/dx by backward",
+        "d2y_dx2": "d2y/dx2 by double backward (create_graph=True)",
+        "y0_grad": "the gradient w.r.t. the start y0",
+        "batch": "{x, y0, weights, shape, y, residual, grad, single_y, single_grad, "
+        "single_residual}",
+        "float32": "{y, y_dtype, dy_dx} of a float32 call",
+    },
+    "map": {
+        **_BOTH,
+        "m": "components of x",
+        "k": "components of a",
+        "scalar": "the request's scalar",
+        "tol": "the request's tol",
+        "weights": "the upstream gradient v",
+        "x": "the returned fixed point (m floats)",
+        "x_shape": "its shape",
+        "x_dtype": "its dtype",
+        "forward_f_calls": "evaluations of f during the call",
+        "graph_nodes": "autograd graph nodes behind x at tol",
+        "graph_loose": "{tol, nodes, f_calls} at tol * LOOSE_TOL_FACTOR",
+        "vjp": "v^T dx/da by backward",
+        "backward_f_calls": "evaluations of f during that backward",
+        "backward_max_distance": "farthest point f saw during backward from x",
+        "jacobian": "dx/da by m backwards (m rows of k)",
+        "x0_grad": "the gradient w.r.t. the start x0",
+    },
+}
+
+
+def error_key(stage: str) -> str:
+    """Where a stage that raised records ``{"type", "message"}``: ``<stage>_error``."""
+    return f"{stage}_error"
+
+
+def observation_keys(kind: str) -> frozenset[str]:
+    """Every key an observation of ``kind`` ("curve" or "map") may hold."""
+    return frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
+
+
+def batch_points(x: float) -> list[float]:
+    """Default batch when the request carries none: ``x`` and two close neighbours."""
+    h = 1e-3 * (1.0 + abs(x))
+    return [x, x + h, x - h]
