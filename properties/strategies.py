@@ -28,8 +28,9 @@ from hypothesis import event, target
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from properties import curve_maps, maps, oracle
 from properties import curves as _curves
-from properties import oracle
+from properties.exact import compile_curve
 from properties.records import DEGENERACY_THRESHOLD, Curve, CurveCase, MapCase
 
 __all__ = [
@@ -483,7 +484,7 @@ def _user_points(
 ) -> list[tuple[Fraction, float]]:
     import numpy as np
 
-    F = oracle._compiled(curve.source)
+    F = compile_curve(curve.source)
     xs = np.linspace(x_range[0], x_range[1], 65)
     ys = np.linspace(y_range[0], y_range[1], 513)
     points: list[tuple[Fraction, float]] = []
@@ -610,9 +611,9 @@ def _curve_maps(
     # integers over [0, 1), and 0 (the shrink target) still maps to min_abs_rho.
     step = (draw(st.integers(0, 2**20 - 1)) * 0x9E3779B1 % 2**20) / 2**20
     rho = _sign(draw) * (min_abs_rho + (max_abs_rho - min_abs_rho) * step)
-    alpha = oracle.alpha_for_rho(case.curve, case.x, case.y_true, rho)
+    alpha = curve_maps.alpha_for_rho(case.curve, case.x, case.y_true, rho)
     position = _sign(draw) * draw(st.integers(10, 100)) / 100
-    return oracle.map_case_from_curve(
+    return curve_maps.map_case_from_curve(
         case.curve,
         Fraction(case.x),
         alpha,
@@ -631,7 +632,7 @@ def _sqrt_maps(
     m = 1 if scalar else draw(st.integers(1, 3))
     a = [Fraction(16 + draw(st.integers(-12, 240)), 16) for _ in range(m)]
     x0 = [(8 + draw(st.integers(-6, 56))) / 8 for _ in range(m)]
-    return oracle.sqrt_map(a, x0, dtype=dtype, scalar=scalar)
+    return maps.sqrt_map(a, x0, dtype=dtype, scalar=scalar)
 
 
 @st.composite
@@ -654,4 +655,4 @@ def _coupled_maps(
     C = [[Fraction(draw(st.integers(-8, 8)), 4) for _ in range(k)] for _ in range(m)]
     a = [Fraction(draw(st.integers(-16, 16)), 8) for _ in range(k)]
     x0 = [draw(st.integers(-8, 8)) / 4 for _ in range(m)]
-    return oracle.coupled_map(A_, B_, C, a, x0, dtype=dtype)
+    return maps.coupled_map(A_, B_, C, a, x0, dtype=dtype)
