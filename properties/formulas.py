@@ -3,7 +3,7 @@
 The checks compare a candidate's gradient with the implicit-function-theorem
 formula evaluated at the point the candidate *returned*, and with the formula at
 other points that reveal a mistake (the start ``y0`` or ``x0``).  These
-functions give those values, computed by the engine (``properties.exact``) at
+functions give those values, computed by the engine (``properties.exact``) at its
 ``DPS`` digits from the case's own source text and returned as floats.
 
 Curves: ``dy/dx = -F_x / F_y`` and
@@ -22,10 +22,7 @@ import mpmath
 
 from properties import exact
 
-__all__ = ["DPS", "CurvePoint", "MapPoint", "curve_point", "map_point"]
-
-#: Working precision of the closed forms (the engine's).
-DPS = exact.DPS
+__all__ = ["CurvePoint", "MapPoint", "curve_point", "map_point"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +63,7 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
         x, y: the point (floats are taken as exact binary values).
     """
     compiled = exact.compile_curve(source)
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(exact.DPS):
         xm, ym = mpmath.mpf(x), mpmath.mpf(y)
         values = (*compiled.derivatives(xm, ym), *compiled.third(xm, ym))
         F, F_x, F_y, F_xx, F_xy, F_yy, F_xxx, F_xxy, F_xyy, F_yyy = (mpmath.mpf(v) for v in values)
@@ -132,7 +129,7 @@ def map_point(
         scalar: ``MapCase.scalar`` (``x`` and ``a`` are 0-d in the source).
     """
     c = exact.compile_torch_map(tuple(f_source), len(a), scalar)
-    with mpmath.workdps(DPS):
+    with mpmath.workdps(exact.DPS):
         x_mp, a_mp = [mpmath.mpf(v) for v in x], [mpmath.mpf(v) for v in a]
         values, fx, fa = c.evaluate(x_mp, a_mp)
         A = mpmath.eye(c.m) - fx

@@ -112,44 +112,32 @@ def _rehearse(
     at the same ``tol``.
     """
     try:
-        return _rehearse_loops(g, g_x, x0, x_star, tol, rho, cast)
+        x = cast(x0)
+        for _ in range(_REHEARSAL_LIMIT):
+            x_next = g(x)
+            if not math.isfinite(x_next):
+                return False
+            if abs(x_next - x) <= tol:
+                break
+            x = x_next
+        else:
+            return False
+        if abs(x_next - x_star) > tol * (1.25 * max(abs(rho), 0.5) / (1 - rho) + 0.1):
+            return False
+        slope = g_x(x_next)
+        if not abs(slope) < 1:
+            return False
+        v = u = cast(2.0)
+        for _ in range(_REHEARSAL_LIMIT):
+            u_next = cast(v + cast(slope * u))
+            if not math.isfinite(u_next):
+                return False
+            if abs(u_next - u) <= tol:
+                return True
+            u = u_next
+        return False
     except (ValueError, ZeroDivisionError, OverflowError):
         return False
-
-
-def _rehearse_loops(
-    g: Callable[[float], float],
-    g_x: Callable[[float], float],
-    x0: float,
-    x_star: float,
-    tol: float,
-    rho: float,
-    cast: Callable[[float], float],
-) -> bool:
-    x = cast(x0)
-    for _ in range(_REHEARSAL_LIMIT):
-        x_next = g(x)
-        if not math.isfinite(x_next):
-            return False
-        if abs(x_next - x) <= tol:
-            break
-        x = x_next
-    else:
-        return False
-    if abs(x_next - x_star) > tol * (1.25 * max(abs(rho), 0.5) / (1 - rho) + 0.1):
-        return False
-    slope = g_x(x_next)
-    if not abs(slope) < 1:
-        return False
-    v = u = cast(2.0)
-    for _ in range(_REHEARSAL_LIMIT):
-        u_next = cast(v + cast(slope * u))
-        if not math.isfinite(u_next):
-            return False
-        if abs(u_next - u) <= tol:
-            return True
-        u = u_next
-    return False
 
 
 def settling_start(

@@ -177,6 +177,7 @@ def to_torch_source(expr: sympy.Expr, names: Mapping[sympy.Symbol, str] | None =
 def torch_names(
     xs: Sequence[sympy.Symbol], as_: Sequence[sympy.Symbol], *, scalar: bool
 ) -> dict[sympy.Symbol, str]:
+    """How ``to_torch_source`` writes a map's symbols: ``x``, ``a`` or ``x[i]``, ``a[j]``."""
     if scalar:
         return {xs[0]: "x", as_[0]: "a"}
     return {**{s: f"x[{i}]" for i, s in enumerate(xs)}, **{s: f"a[{j}]" for j, s in enumerate(as_)}}
