@@ -77,7 +77,7 @@ def map_case_from_curve(
             on which ``|1 - alpha F_y| <= (1 + |rho|) / 2`` (a sure contraction;
             its edges are the exact roots for polynomial curves).  ``x0`` is then
             moved toward ``x*`` until plain iteration in ``dtype`` and the adjoint
-            iteration both stop at the case's ``tol`` (``_settling_start``).
+            iteration both stop at the case's ``tol`` (``rehearsal.settling_start``).
         exact_root: the root (e.g. ``CurveCase.y_true``) when already known.
 
     Raises:
@@ -160,7 +160,7 @@ def _contraction_radius(
     ``alpha F_y(a, .) = 1 -+ bound`` (``numpy.roots``, nearly real pairs counted): a scan
     on a grid can step over a narrow spike of ``|g'|`` or, when ``g'`` leaves the
     band within the first step, miss the edge altogether.  Other curves are scanned
-    (``_scan``, anchored at ``x*`` itself, where ``|g'| = |rho| < bound``).
+    (``oracle.first_sign_change``, anchored at ``x*`` itself, where ``|g'| = |rho| < bound``).
     """
     x_f = float(mp(x_star))
     reach = max(1.0, abs(x_f))

@@ -94,52 +94,6 @@ def _quiet_floats() -> Any:
     return np.errstate(all="ignore")
 
 
-def _rehearse(
-    g: Callable[[float], float],
-    g_x: Callable[[float], float],
-    x0: float,
-    x_star: float,
-    tol: float,
-    rho: float,
-    cast: Callable[[float], float],
-) -> bool:
-    """Whether plain iteration from ``x0`` and the adjoint iteration both stop.
-
-    HIPS's loop ``x <- g(x)`` until ``|x - x_prev| <= tol`` must stop within
-    ``_REHEARSAL_LIMIT`` steps at most ``1.25 tol max(|rho|, 1/2) / (1 - rho)``
-    (plus a little noise) from ``x*``, which is what a linear map of rate ``rho``
-    gives; then ``u <- v + g'(x) u`` (``|v| = 2``, at the returned ``x``) must stop
-    at the same ``tol``.
-    """
-    try:
-        x = cast(x0)
-        for _ in range(_REHEARSAL_LIMIT):
-            x_next = g(x)
-            if not math.isfinite(x_next):
-                return False
-            if abs(x_next - x) <= tol:
-                break
-            x = x_next
-        else:
-            return False
-        if abs(x_next - x_star) > tol * (1.25 * max(abs(rho), 0.5) / (1 - rho) + 0.1):
-            return False
-        slope = g_x(x_next)
-        if not abs(slope) < 1:
-            return False
-        v = u = cast(2.0)
-        for _ in range(_REHEARSAL_LIMIT):
-            u_next = cast(v + cast(slope * u))
-            if not math.isfinite(u_next):
-                return False
-            if abs(u_next - u) <= tol:
-                return True
-            u = u_next
-        return False
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return False
-
-
 def settling_start(
     g: Callable[[float], float],
     g_x: Callable[[float], float],
@@ -149,7 +103,7 @@ def settling_start(
     rho: float,
     dtype: str,
 ) -> float:
-    """``x* + offset``, halved toward ``x*`` until ``_rehearse`` succeeds in ``dtype``.
+    """``x* + offset``, halved toward ``x*`` until the rehearsal (``stops``) succeeds in ``dtype``.
 
     Inside the contraction interval the iteration converges in exact arithmetic;
     the rehearsal also catches what the interval cannot: float32 rounding, a
@@ -157,9 +111,46 @@ def settling_start(
     (rounded) is the last resort: the first step then stops.
     """
     cast = cast_to(dtype)
+
+    def stops(x0: float) -> bool:
+        """Whether plain iteration from ``x0`` and the adjoint iteration both stop.
+
+        HIPS's loop ``x <- g(x)`` until ``|x - x_prev| <= tol`` must stop within
+        ``_REHEARSAL_LIMIT`` steps at most ``1.25 tol max(|rho|, 1/2) / (1 - rho)``
+        (plus a little noise) from ``x*``, which is what a linear map of rate ``rho``
+        gives; then ``u <- v + g'(x) u`` (``|v| = 2``, at the returned ``x``) must stop
+        at the same ``tol``.
+        """
+        try:
+            x = cast(x0)
+            for _ in range(_REHEARSAL_LIMIT):
+                x_next = g(x)
+                if not math.isfinite(x_next):
+                    return False
+                if abs(x_next - x) <= tol:
+                    break
+                x = x_next
+            else:
+                return False
+            if abs(x_next - x_star) > tol * (1.25 * max(abs(rho), 0.5) / (1 - rho) + 0.1):
+                return False
+            slope = g_x(x_next)
+            if not abs(slope) < 1:
+                return False
+            v = u = cast(2.0)
+            for _ in range(_REHEARSAL_LIMIT):
+                u_next = cast(v + cast(slope * u))
+                if not math.isfinite(u_next):
+                    return False
+                if abs(u_next - u) <= tol:
+                    return True
+                u = u_next
+            return False
+        except (ValueError, ZeroDivisionError, OverflowError):
+            return False
+
     for _ in range(_REHEARSAL_TRIES):
-        x0 = cast(x_star + offset)
-        if _rehearse(g, g_x, x0, x_star, tol, rho, cast):
+        if stops(cast(x_star + offset)):
             return x_star + offset
         offset /= 2
     return x_star
