@@ -18,7 +18,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from properties import oracle, strategies
+from properties import exact, strategies
 
 FAMILIES: dict[str, Callable[[], st.SearchStrategy]] = {
     "circle": lambda: strategies.curve_cases(curves=strategies.circles()),
@@ -46,7 +46,7 @@ def _share(stats: pstats.Stats, package: str) -> float:
 
 
 def bench(name: str, make: Callable[[], st.SearchStrategy], examples: int) -> tuple[float, ...]:
-    oracle._compiled.cache_clear()
+    exact.compile_curve.cache_clear()
     drawn: list[object] = []
 
     @settings(

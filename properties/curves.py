@@ -7,26 +7,26 @@ is sympy text of ``F`` (parsable back with :func:`expression`) and whose
 rational cosines and sines from Pythagorean triples) so that the oracle can
 compute roots and derivatives to 30+ digits.
 
-Invariant of ``torch_source``: evaluated with ``x`` and ``y`` tensors of one
-dtype (float32 or float64) and broadcastable shapes, it returns a tensor of that
-dtype and the broadcast shape.  Numbers are printed as float literals (rationals
-as ``(p/q)``), so they never promote float32 to float64, and constant
-sub-expressions (``sin(1)``, ``pi``) are folded into literals because
-``torch.sin(1)`` would fail on a Python number.
+The invariant of ``torch_source`` (one dtype in, the same dtype out) is
+``properties.torch_source``'s.  This module re-exports what a curve's author
+needs beside the families: the symbols ``X``, ``Y`` and ``expression`` (from the
+engine, ``properties.exact``), the printers (``properties.torch_source``) and
+``user_curve`` (``properties.user_curves``).
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import math
 from collections.abc import Mapping
 from fractions import Fraction
 
 import sympy
-from sympy.printing.str import StrPrinter
 
+from properties.exact import X, Y, expression
 from properties.records import Curve
+from properties.torch_source import format_polynomial, to_torch_source
+from properties.user_curves import user_curve
 
 __all__ = [
     "X",
@@ -42,38 +42,8 @@ __all__ = [
     "user_curve",
 ]
 
-X, Y = sympy.symbols("x y", real=True)
-
 #: Anything :func:`sympy.Rational` accepts exactly: int, Fraction, "3/4", Rational.
 RationalLike = int | Fraction | str | sympy.Rational
-
-#: sympy function name -> torch function name, for ``torch_source``.
-_TORCH_FUNCTIONS = {
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "asin": "asin",
-    "acos": "acos",
-    "atan": "atan",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "tanh": "tanh",
-    "asinh": "asinh",
-    "acosh": "acosh",
-    "atanh": "atanh",
-    "exp": "exp",
-    "log": "log",
-    "erf": "erf",
-}
-
-#: Names a user curve may call: smooth functions with a torch counterpart.
-_ALLOWED_CALLS = frozenset(_TORCH_FUNCTIONS) | {"sqrt", "cbrt"}
-_ALLOWED_CONSTANTS = {"pi": sympy.pi, "E": sympy.E}
-#: Non-smooth or piecewise functions: a root finder's derivative is undefined there.
-_REJECTED_CALLS = frozenset(
-    {"Max", "Min", "max", "min", "Piecewise", "Abs", "abs", "sign", "floor", "ceiling"}
-    | {"Heaviside", "DiracDelta", "re", "im", "arg", "conjugate", "Mod", "frac"}
-)
 
 
 def _rational(value: RationalLike, name: str) -> sympy.Rational:
@@ -92,59 +62,8 @@ def _rational(value: RationalLike, name: str) -> sympy.Rational:
     return rational
 
 
-def _curve(family: str, F: sympy.Expr, params: tuple[tuple[str, str], ...]) -> Curve:
-    return Curve(
-        family=family,
-        source=sympy.sstr(F),
-        torch_source=to_torch_source(F),
-        params=params,
-    )
-
-
 #: A polynomial in x, y as ``{(i, j): c}`` for ``c x**i y**j``.
 Terms = dict[tuple[int, int], Fraction]
-
-
-def format_polynomial(
-    terms: Mapping[tuple[int, int], Fraction],
-    *,
-    torch: bool = False,
-    names: tuple[str, str] = ("x", "y"),
-) -> str:
-    """Text of ``sum(c * u**i * v**j)`` for ``terms = {(i, j): c}``, highest degree first.
-
-    No sympy: this is the hot path of case generation.  The sympy text writes a
-    rational coefficient as ``3/4*x`` (sympy reads ``3/4`` as a Rational); the torch
-    text as ``(3/4)*x`` (a Python float literal, so float32 stays float32).
-
-    Args:
-        terms: exact coefficients by exponent pair.
-        torch: write the torch form.
-        names: how to write the two variables ``u`` and ``v`` (e.g. ``"a[0]"``).
-    """
-    pieces: list[str] = []
-    for (i, j), c in sorted(terms.items(), key=lambda t: (-(t[0][0] + t[0][1]), -t[0][0])):
-        if c == 0:
-            continue
-        factors = [v if e == 1 else f"{v}**{e}" for v, e in zip(names, (i, j), strict=True) if e]
-        magnitude = abs(c)
-        if magnitude.denominator == 1:
-            number = str(magnitude.numerator)
-        elif torch:
-            number = f"({magnitude.numerator}/{magnitude.denominator})"
-        else:
-            number = f"{magnitude.numerator}/{magnitude.denominator}"
-        if not factors:
-            body = number
-        elif magnitude == 1:
-            body = "*".join(factors)
-        else:
-            body = "*".join([number, *factors])
-        if not pieces:
-            pieces.append(f"-{body}" if c < 0 else body)
-        else:
-            pieces.append(f"- {body}" if c < 0 else f"+ {body}")
-    return " ".join(pieces) if pieces else "0"
 
 
 def _polynomial_curve(family: str, terms: Terms, params: tuple[tuple[str, str], ...]) -> Curve:
@@ -306,192 +225,3 @@ def polynomial(
     degree = max(i + j for (i, j), c in terms.items() if c)
     params = (("degree", str(degree)), ("x_p", str(x_p)), ("y_p", str(y_p)))
     return _polynomial_curve("polynomial", terms, params)
-
-
-def expression(source: str) -> sympy.Expr:
-    """The sympy expression of a curve's ``source`` (cached; symbols are real)."""
-    return _parse(source)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse(source: str) -> sympy.Expr:
-    namespace = {"x": X, "y": Y, **_ALLOWED_CONSTANTS}
-    namespace.update({name: getattr(sympy, name) for name in _ALLOWED_CALLS})
-    return sympy.sympify(source, locals=namespace)
-
-
-def user_curve(text: str) -> Curve:
-    """A curve given as text, e.g. ``"x**3 + y**3 - 3*x*y"`` (the folium).
-
-    ``"lhs = rhs"`` is read as ``lhs - (rhs)``; ``^`` is read as ``**``.  The text
-    is checked with Python's ``ast`` before sympy sees it, so only arithmetic,
-    numbers, ``x``, ``y``, ``pi``, ``E`` and smooth functions with a torch
-    counterpart (sin, cos, tan, exp, log, sqrt, tanh, atan, ...) are accepted.
-
-    Args:
-        text: the expression ``F(x, y)``.
-
-    Returns:
-        A Curve of family "user".
-
-    Raises:
-        ValueError: naming the text and what to change, if it does not parse, has
-            symbols other than ``x`` and ``y``, calls a non-smooth or unknown
-            function (Max, Min, Abs, Piecewise, ...), is not real, or is constant
-            in ``y``.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text={text!r} must be a non-empty expression in x and y.")
-    body = text.replace("^", "**")
-    if body.count("=") == 1 and "==" not in body:
-        lhs, rhs = body.split("=")
-        body = f"({lhs}) - ({rhs})"
-    try:
-        tree = ast.parse(body.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(
-            f"curve {text!r} does not parse ({exc.msg}); write an expression in x and y "
-            "with explicit '*', e.g. 'x**3 + y**3 - 3*x*y'."
-        ) from exc
-    _check_syntax(tree, text)
-    try:
-        F = sympy.expand(_parse(ast.unparse(tree)), deep=False)
-    except (sympy.SympifyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise ValueError(f"curve {text!r} is not a valid sympy expression: {exc}") from exc
-    if not isinstance(F, sympy.Expr) or F.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-        raise ValueError(f"curve {text!r} is not a finite expression in x and y.")
-    if F.has(sympy.I):
-        raise ValueError(f"curve {text!r} is complex; give a real expression in x and y.")
-    others = F.free_symbols - {X, Y}
-    if others:  # pragma: no cover - the ast check already rejects unknown names
-        raise ValueError(f"curve {text!r} has symbols {sorted(map(str, others))} besides x, y.")
-    if sympy.diff(F, Y) == 0:
-        raise ValueError(
-            f"curve {text!r} is constant in y: there is no y to solve for; "
-            "make the expression depend on y."
-        )
-    return _curve("user", F, (("text", text),))
-
-
-def _check_syntax(tree: ast.Expression, text: str) -> None:
-    """Reject anything but arithmetic on x, y, numbers and allowed calls."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-            if name in _REJECTED_CALLS:
-                raise ValueError(
-                    f"curve {text!r} uses {name}(), which is not smooth: implicit "
-                    "differentiation needs a differentiable F; use a smooth expression."
-                )
-            if name not in _ALLOWED_CALLS or node.keywords:
-                raise ValueError(
-                    f"curve {text!r} calls {name}(), which is not supported; use "
-                    f"{', '.join(sorted(_ALLOWED_CALLS))}."
-                )
-        elif isinstance(node, ast.Name):
-            if node.id not in {"x", "y"} | set(_ALLOWED_CONSTANTS) | _ALLOWED_CALLS:
-                raise ValueError(
-                    f"curve {text!r} has the symbol {node.id!r}: a curve may use only x and "
-                    "y (and pi, E); substitute a number for it."
-                )
-        elif isinstance(node, ast.Constant):
-            if not isinstance(node.value, int | float) or isinstance(node.value, bool):
-                raise ValueError(f"curve {text!r} has the constant {node.value!r}; use numbers.")
-        elif not isinstance(
-            node,
-            ast.Expression
-            | ast.BinOp
-            | ast.UnaryOp
-            | ast.Load
-            | ast.operator
-            | ast.unaryop
-            | ast.Call,
-        ):
-            raise ValueError(
-                f"curve {text!r} contains {type(node).__name__}, which is not arithmetic; "
-                "give one expression in x and y."
-            )
-        if isinstance(node, ast.BinOp) and isinstance(
-            node.op, ast.BitXor | ast.BitAnd | ast.BitOr | ast.LShift | ast.RShift | ast.MatMult
-        ):
-            raise ValueError(f"curve {text!r} uses a bitwise operator; use + - * / **.")
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv | ast.Mod):
-            raise ValueError(f"curve {text!r} uses // or %, which are not smooth; use /.")
-
-
-class _TorchPrinter(StrPrinter):
-    """sympy -> Python source over tensors (see the module docstring)."""
-
-    def __init__(self, names: Mapping[sympy.Symbol, str]) -> None:
-        super().__init__({"order": "none"})
-        self._names = names
-
-    def _print_Symbol(self, expr: sympy.Symbol) -> str:
-        if expr not in self._names:
-            raise ValueError(f"symbol {expr} has no torch name; known: {list(self._names)}.")
-        return self._names[expr]
-
-    def _print_Integer(self, expr: sympy.Integer) -> str:
-        return str(int(expr))
-
-    def _print_Rational(self, expr: sympy.Rational) -> str:
-        return f"({expr.p}/{expr.q})"
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
-
-    def _print_constant(self, expr: sympy.Expr) -> str:
-        value = float(expr)
-        if not math.isfinite(value):
-            raise ValueError(f"constant {expr} is not finite.")
-        return f"({value!r})"
-
-    _print_NumberSymbol = _print_constant
-    _print_Exp1 = _print_constant
-    _print_Pi = _print_constant
-
-    def _print_Pow(self, expr: sympy.Pow, rational: bool = False) -> str:
-        if not expr.free_symbols:
-            return self._print_constant(expr)
-        base, exponent = expr.args
-        if exponent == sympy.S.Half:
-            return f"torch.sqrt({self._print(base)})"
-        if exponent == -sympy.S.Half:
-            return f"(1/torch.sqrt({self._print(base)}))"
-        if exponent.is_Integer and exponent < 0:
-            return f"(1/{self.parenthesize(base**-exponent, 1000)})"
-        return super()._print_Pow(expr, rational)
-
-    def _print_Function(self, expr: sympy.Function) -> str:
-        if not expr.free_symbols:
-            return self._print_constant(expr)
-        name = type(expr).__name__
-        if name not in _TORCH_FUNCTIONS:
-            raise ValueError(f"{name}() has no torch counterpart; use {sorted(_TORCH_FUNCTIONS)}.")
-        args = ", ".join(self._print(arg) for arg in expr.args)
-        return f"torch.{_TORCH_FUNCTIONS[name]}({args})"
-
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        if not expr.free_symbols:
-            return self._print_constant(expr)
-        return super()._print_Mul(expr)
-
-
-def to_torch_source(expr: sympy.Expr, names: Mapping[sympy.Symbol, str] | None = None) -> str:
-    """Python source of ``expr`` over tensors and the module ``torch``.
-
-    Args:
-        expr: a real sympy expression.
-        names: how to print each symbol (default ``x`` and ``y``); e.g.
-            ``{x0: "x[0]"}`` for indexed tensors.
-
-    Returns:
-        Source evaluable with ``eval(source, {"torch": torch, **tensors})``; see the
-        module docstring for the dtype and shape invariant.
-
-    Raises:
-        ValueError: for a symbol without a name or a function without a torch
-            counterpart.
-    """
-    names = names if names is not None else {X: "x", Y: "y"}
-    return _TorchPrinter(names).doprint(expr)

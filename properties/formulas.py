@@ -3,7 +3,8 @@
 The checks compare a candidate's gradient with the implicit-function-theorem
 formula evaluated at the point the candidate *returned*, and with the formula at
 other points that reveal a mistake (the start ``y0`` or ``x0``).  These
-functions give those values at 30 digits from the case's own source text.
+functions give those values, computed by the engine (``properties.exact``) at its
+``DPS`` digits from the case's own source text and returned as floats.
 
 Curves: ``dy/dx = -F_x / F_y`` and
 ``d2y/dx2 = -(F_xx F_y^2 - 2 F_xy F_x F_y + F_yy F_x^2) / F_y^3``.
@@ -13,17 +14,15 @@ Maps: ``dx/da = (I - f_x)^{-1} f_a`` (``m x k``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import mpmath
-import sympy
 
-DPS = 30
+from properties import exact
 
-_X, _Y = sympy.symbols("x y", real=True)
+__all__ = ["CurvePoint", "MapPoint", "curve_point", "map_point"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,16 +55,6 @@ class CurvePoint:
     d3y_dx3: float = math.nan
 
 
-@functools.lru_cache(maxsize=512)
-def _curve_derivatives(source: str) -> Callable[..., Any]:
-    F = sympy.sympify(source, locals={"x": _X, "y": _Y})
-    F_x, F_y = sympy.diff(F, _X), sympy.diff(F, _Y)
-    F_xx, F_xy, F_yy = sympy.diff(F_x, _X), sympy.diff(F_x, _Y), sympy.diff(F_y, _Y)
-    third = [sympy.diff(F_xx, _X), sympy.diff(F_xx, _Y), sympy.diff(F_xy, _Y), sympy.diff(F_yy, _Y)]
-    exprs = [F, F_x, F_y, F_xx, F_xy, F_yy, *third]
-    return sympy.lambdify((_X, _Y), exprs, modules="mpmath")
-
-
 def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
     """Closed-form derivatives of the curve ``source`` at ``(x, y)``.
 
@@ -73,9 +62,10 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
         source: sympy-parsable ``F`` in ``x`` and ``y`` (``Curve.source``).
         x, y: the point (floats are taken as exact binary values).
     """
-    derivatives = _curve_derivatives(source)
-    with mpmath.workdps(DPS):
-        values = derivatives(mpmath.mpf(x), mpmath.mpf(y))
+    compiled = exact.compile_curve(source)
+    with mpmath.workdps(exact.DPS):
+        xm, ym = mpmath.mpf(x), mpmath.mpf(y)
+        values = (*compiled.derivatives(xm, ym), *compiled.third(xm, ym))
         F, F_x, F_y, F_xx, F_xy, F_yy, F_xxx, F_xxy, F_xyy, F_yyy = (mpmath.mpf(v) for v in values)
         norm = mpmath.sqrt(F_x**2 + F_y**2)
         if F_y == 0:
@@ -100,56 +90,6 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
             fold,
             float(d3),
         )
-
-
-class _SympyTorch:
-    """Stands in for ``torch`` when a map's torch source is read into sympy."""
-
-    _ALIASES: dict[str, Callable[..., Any]] = {  # noqa: RUF012
-        "abs": sympy.Abs,
-        "pow": lambda b, e: b**e,
-        "square": lambda z: z**2,
-        "sigmoid": lambda z: 1 / (1 + sympy.exp(-z)),
-        "arctan": sympy.atan,
-        "rsqrt": lambda z: 1 / sympy.sqrt(z),
-    }
-    pi = sympy.pi
-    e = sympy.E
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._ALIASES:
-            return self._ALIASES[name]
-        return getattr(sympy, name)
-
-
-@dataclasses.dataclass(frozen=True)
-class _CompiledMap:
-    m: int
-    k: int
-    scalar: bool
-    f: Callable[..., Any]
-    f_x: Callable[..., Any]
-    f_a: Callable[..., Any]
-
-
-@functools.lru_cache(maxsize=512)
-def _compiled_map(f_source: tuple[str, ...], k: int, scalar: bool) -> _CompiledMap:
-    m = len(f_source)
-    xs = [sympy.Symbol(f"x{i}", real=True) for i in range(m)]
-    as_ = [sympy.Symbol(f"a{j}", real=True) for j in range(k)]
-    names = {"x": xs[0] if scalar else xs, "a": as_[0] if scalar else as_}
-    shim = _SympyTorch()
-    exprs = [sympy.sympify(eval(s, {"torch": shim, "__builtins__": {}}, names)) for s in f_source]
-    f = sympy.Matrix(exprs)
-    args = (*xs, *as_)
-    return _CompiledMap(
-        m,
-        k,
-        scalar,
-        sympy.lambdify(args, f, modules="mpmath"),
-        sympy.lambdify(args, f.jacobian(xs), modules="mpmath"),
-        sympy.lambdify(args, f.jacobian(as_), modules="mpmath"),
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,11 +128,10 @@ def map_point(
         x: ``m`` point values.
         scalar: ``MapCase.scalar`` (``x`` and ``a`` are 0-d in the source).
     """
-    c = _compiled_map(tuple(f_source), len(a), scalar)
-    with mpmath.workdps(DPS):
-        args = [mpmath.mpf(v) for v in (*x, *a)]
-        fx = mpmath.matrix(c.f_x(*args))
-        fa = mpmath.matrix(c.f_a(*args))
+    c = exact.compile_torch_map(tuple(f_source), len(a), scalar)
+    with mpmath.workdps(exact.DPS):
+        x_mp, a_mp = [mpmath.mpf(v) for v in x], [mpmath.mpf(v) for v in a]
+        values, fx, fa = c.evaluate(x_mp, a_mp)
         A = mpmath.eye(c.m) - fx
         sigma = min(mpmath.svd_r(A, compute_uv=False)) if c.m > 1 else abs(A[0, 0])
         try:
@@ -201,7 +140,6 @@ def map_point(
             J_rows, JT_rows = _rows(mpmath.matrix(J)), _rows(mpmath.matrix(JT))
         except ZeroDivisionError:
             J_rows = JT_rows = [[math.nan] * c.k for _ in range(c.m)]
-        values = mpmath.matrix(c.f(*args))
         return MapPoint(
             [float(values[i]) for i in range(c.m)],
             _rows(fx),

@@ -8,8 +8,9 @@ import pytest
 import sympy
 import torch
 
-from properties import curves, oracle, records
+from properties import curve_maps, curves, maps, oracle, records
 from properties.curves import X, Y
+from properties.exact import compile_curve
 
 SQRT3 = sympy.sqrt(3)
 
@@ -131,7 +132,7 @@ def test_exact_decimal_is_exact_and_refuses_repeating_decimals() -> None:
 
 def test_curve_derivatives_are_compiled_once_per_source() -> None:
     source = curves.circle("1/4", 0, 2).source
-    assert oracle._compiled(source) is oracle._compiled(source)
+    assert compile_curve(source) is compile_curve(source)
 
 
 def test_curve_case_round_trips_through_json() -> None:
@@ -155,8 +156,8 @@ def map_value(case: records.MapCase, x: list[float]) -> list[float]:
 @pytest.mark.parametrize("rho", [-0.9, -0.3, 0.4, 0.9])
 def test_curve_map_has_the_curve_derivative_and_the_chosen_rate(rho: float) -> None:
     circle = curves.circle()
-    alpha = oracle.alpha_for_rho(circle, "0.5", SQRT3 / 2, rho)
-    case = oracle.map_case_from_curve(circle, "0.5", alpha, guess=1)
+    alpha = curve_maps.alpha_for_rho(circle, "0.5", SQRT3 / 2, rho)
+    case = curve_maps.map_case_from_curve(circle, "0.5", alpha, guess=1)
     assert case.family == "curve-map"
     assert case.scalar
     assert case.a == ("0.5",)
@@ -173,8 +174,8 @@ def test_curve_map_has_the_curve_derivative_and_the_chosen_rate(rho: float) -> N
 
 def test_curve_map_start_lies_where_the_map_contracts() -> None:
     circle = curves.circle()
-    alpha = oracle.alpha_for_rho(circle, "0.5", SQRT3 / 2, 0.9)
-    case = oracle.map_case_from_curve(circle, "0.5", alpha, guess=1, position=1.0)
+    alpha = curve_maps.alpha_for_rho(circle, "0.5", SQRT3 / 2, 0.9)
+    case = curve_maps.map_case_from_curve(circle, "0.5", alpha, guess=1, position=1.0)
     x = case.x0[0]
     for _ in range(2000):
         x = map_value(case, [x])[0]
@@ -183,8 +184,8 @@ def test_curve_map_start_lies_where_the_map_contracts() -> None:
 
 def test_vector_curve_map_indexes_its_components() -> None:
     circle = curves.circle()
-    alpha = oracle.alpha_for_rho(circle, "0.5", SQRT3 / 2, -0.5)
-    case = oracle.map_case_from_curve(circle, "0.5", alpha, guess=1, scalar=False)
+    alpha = curve_maps.alpha_for_rho(circle, "0.5", SQRT3 / 2, -0.5)
+    case = curve_maps.map_case_from_curve(circle, "0.5", alpha, guess=1, scalar=False)
     assert not case.scalar
     assert "x[0]" in case.f_source[0]
     assert "a[0]" in case.f_source[0]
@@ -193,23 +194,23 @@ def test_vector_curve_map_indexes_its_components() -> None:
 
 def test_curve_map_rejects_an_alpha_that_does_not_contract() -> None:
     with pytest.raises(ValueError, match=r"not a contraction; pick alpha"):
-        oracle.map_case_from_curve(curves.circle(), "0.5", 2, guess=1)
+        curve_maps.map_case_from_curve(curves.circle(), "0.5", 2, guess=1)
 
 
 def test_sqrt_map_matches_newtons_closed_form() -> None:
-    case = oracle.sqrt_map([2], [1.0])
+    case = maps.sqrt_map([2], [1.0])
     assert case.family == "sqrt"
     assert close(case.x_star[0], sympy.sqrt(2))
     assert close(case.dx_da[0], 1 / (2 * sympy.sqrt(2)))
     assert abs(case.rho) < 1e-30
-    vector = oracle.sqrt_map([2, "0.25"], [1.0, 3.0], scalar=False)
+    vector = maps.sqrt_map([2, "0.25"], [1.0, 3.0], scalar=False)
     assert close(vector.x_star[1], sympy.Rational(1, 2))
     assert [float(v) for v in vector.dx_da] == pytest.approx([float(1 / sympy.sqrt(8)), 0, 0, 1])
 
 
 def test_sqrt_map_rejects_non_positive_inputs() -> None:
     with pytest.raises(ValueError, match=r"a=\[-1\] must be positive"):
-        oracle.sqrt_map([-1], [1.0])
+        maps.sqrt_map([-1], [1.0])
 
 
 A = [["1/2", "1/4", 0], [0, "-1/3", "1/8"], ["1/8", 0, "1/4"]]
@@ -218,7 +219,7 @@ C = [[1, 0], [2, "1/2"], [0, -1]]
 
 
 def test_coupled_map_oracle_agrees_with_an_independent_solve() -> None:
-    case = oracle.coupled_map(A, B, C, ["0.5", "-1.25"], [0.0, 1.0, -1.0])
+    case = maps.coupled_map(A, B, C, ["0.5", "-1.25"], [0.0, 1.0, -1.0])
     As, Bs, Cs = (sympy.Matrix(M).applyfunc(sympy.Rational) for M in (A, B, C))
     xs = sympy.Matrix(sympy.symbols("x0:3"))
     a = sympy.Matrix([sympy.Rational(1, 2), sympy.Rational(-5, 4)])
@@ -245,7 +246,7 @@ def test_coupled_map_reaches_the_fixed_point_where_plain_newton_overshoots() -> 
     A_ = [["89/600", "89/200"], [0, "89/300"]]
     B_ = [["89/300", 0], [0, "89/200"]]
     C_ = [["-5/4"], [-2]]
-    case = oracle.coupled_map(A_, B_, C_, ["-1.25"], [0.0, 0.0])
+    case = maps.coupled_map(A_, B_, C_, ["-1.25"], [0.0, 0.0])
     x = [0.0, 0.0]
     for _ in range(2000):
         x = map_value(case, x)
@@ -254,30 +255,30 @@ def test_coupled_map_reaches_the_fixed_point_where_plain_newton_overshoots() -> 
 
 def test_coupled_map_rejects_a_non_contraction_and_bad_shapes() -> None:
     with pytest.raises(ValueError, match="row sums of"):
-        oracle.coupled_map([[1, 0], [0, 0]], [[0, 0], [0, 0]], [[1], [1]], [1], [0.0, 0.0])
+        maps.coupled_map([[1, 0], [0, 0]], [[0, 0], [0, 0]], [[1], [1]], [1], [0.0, 0.0])
     with pytest.raises(ValueError, match="must be m x m"):
-        oracle.coupled_map([[0, 0], [0, 0]], [[0, 0]], [[1], [1]], [1], [0.0, 0.0])
+        maps.coupled_map([[0, 0], [0, 0]], [[0, 0]], [[1], [1]], [1], [0.0, 0.0])
 
 
 def test_float32_tolerance_is_far_above_float32_rounding() -> None:
     for rho in (-0.95, 0.0, 0.5, 0.95):
-        tol64 = oracle.fixed_point_tol("float64", 1.0, rho)
-        tol32 = oracle.fixed_point_tol("float32", 1.0, rho)
+        tol64 = maps.fixed_point_tol("float64", 1.0, rho)
+        tol32 = maps.fixed_point_tol("float32", 1.0, rho)
         assert tol64 >= 1e-12
         eps32 = float(torch.finfo(torch.float32).eps)
         assert tol32 > 10 * eps32 / (1 - abs(rho))
     with pytest.raises(ValueError, match="rho=1.0 must satisfy"):
-        oracle.fixed_point_tol("float64", 1.0, 1.0)
+        maps.fixed_point_tol("float64", 1.0, 1.0)
     with pytest.raises(ValueError, match="dtype='float16'"):
-        oracle.fixed_point_tol("float16", 1.0, 0.5)
+        maps.fixed_point_tol("float16", 1.0, 0.5)
 
 
 def test_float32_case_has_float32_exact_start() -> None:
-    case = oracle.sqrt_map([2], [1.1], dtype="float32")
+    case = maps.sqrt_map([2], [1.1], dtype="float32")
     assert case.dtype == "float32"
     assert float(torch.tensor(case.x0[0], dtype=torch.float32)) == case.x0[0]
 
 
 def test_map_case_round_trips_through_json() -> None:
-    case = oracle.coupled_map(A, B, C, ["0.5", "-1.25"], [0.0, 1.0, -1.0], dtype="float32")
+    case = maps.coupled_map(A, B, C, ["0.5", "-1.25"], [0.0, 1.0, -1.0], dtype="float32")
     assert records.from_json(records.to_json(case)) == case

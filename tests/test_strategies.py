@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from properties import curves, oracle, records, strategies
+from properties import curve_maps, curves, exact, oracle, records, strategies
 from properties.curves import X, Y
 from properties.records import CurveCase, MapCase
 
@@ -146,7 +146,7 @@ def test_curve_case_start_is_in_the_basin_of_its_root(case: CurveCase) -> None:
 
 @given(strategies.curve_cases())
 def test_curve_case_root_solves_the_equation_to_35_digits(case: CurveCase) -> None:
-    derivatives = oracle._compiled(case.curve.source).derivatives
+    derivatives = exact.compile_curve(case.curve.source).derivatives
     with mpmath.workdps(60):
         x, y = (
             mpmath.mpf(Fraction(case.x).numerator) / Fraction(case.x).denominator,
@@ -191,7 +191,7 @@ def test_degenerate_curve_cases_sit_exactly_on_a_vertical_tangent(case: CurveCas
     assert case.dy_dx == "nan"
     assert case.d2y_dx2 == "nan"
     assert case.y0 != float(case.y_true)
-    derivatives = oracle._compiled(case.curve.source).derivatives
+    derivatives = exact.compile_curve(case.curve.source).derivatives
     x = Fraction(case.x)
     with mpmath.workdps(60):
         F, F_x, F_y, *_ = derivatives(
@@ -354,7 +354,7 @@ def _iteration_case(position: float) -> MapCase:
     )
     F = sympy.expand((x - g).subs({a: X, x: Y}, simultaneous=True))
     curve = curves.user_curve(str(F))
-    return oracle.map_case_from_curve(
+    return curve_maps.map_case_from_curve(
         curve,
         Fraction(7, 4),
         1,
