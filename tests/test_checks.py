@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from properties import checks, curves, formulas, oracle
+from properties import checks, curve_maps, curves, formulas, oracle
 from properties.records import CheckResult, CurveCase, MapCase
 
 CIRCLE = curves.circle()
@@ -265,8 +265,8 @@ def test_dx_da_true_allows_exactly_the_shift_of_an_accepted_x(offset: float, sta
     # Found by the thorough profile: float32, rho = -0.95, a correct x within its
     # tolerance moved the exact gradient there 0.0057 from the true one (tol 0.0053).
     circle = curves.circle()
-    alpha = oracle.alpha_for_rho(circle, "0.5", SQRT3_2, -0.95)
-    case = oracle.map_case_from_curve(circle, "0.5", alpha, guess=1, dtype="float32")
+    alpha = curve_maps.alpha_for_rho(circle, "0.5", SQRT3_2, -0.95)
+    case = curve_maps.map_case_from_curve(circle, "0.5", alpha, guess=1, dtype="float32")
     sigma = case.sigma_min
     x_tol = 10 * case.tol / sigma + checks.RTOL["float32"]["root"] * (1 + SQRT3_2) / sigma
     x = [float(case.x_star[0]) + offset * x_tol]
