@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import gradescope
+from reports.grading import autograder as gradescope
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
 

@@ -1,0 +1,15 @@
+"""The grader: every submission on the same frozen cases, each in its own isolated worker.
+
+Modules, each importing only those above it:
+
+- ``records``: what happened on a case, an item's score, a graded submission;
+- ``rubric``: points per property, read from TOML (``rubric_*.toml``), and the score;
+- ``explore``: the search beyond the frozen cases (feedback, never score);
+- ``gradebook``: the class's CSV and HTML, and each student's report;
+- ``gradescope_results``: Gradescope's ``results.json``;
+- ``isolation``, ``sandbox``: the worker's launch and limits, and the parent's side of it;
+- ``worker``: the program run in the worker (by file path, stdlib and torch only);
+- ``judging``: one case sent to the worker and judged here;
+- ``run``: ``grade_file`` and ``grade_class``;
+- ``cli`` (``python -m reports.grade``) and ``autograder`` (Gradescope's bundle and driver).
+"""
