@@ -21,8 +21,8 @@ from typing import Any
 
 from properties.records import CheckResult, MapCase
 from reports.grading import gradebook, rubric, run
+from reports.grading.graded import Graded
 from reports.grading.isolation import Limits
-from reports.grading.records import Graded
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from reports.grading import autograder, explore, gradebook, run
+from reports.grading.graded import Graded
 from reports.grading.isolation import Limits
-from reports.grading.records import Graded
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"
 

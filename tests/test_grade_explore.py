@@ -18,8 +18,9 @@ from properties.records import CheckResult, CurveCase, MapCase
 from reports.grading import cli, explore, gradebook, judging, rubric, run
 from reports.grading import gradescope_results as gradescope
 from reports.grading.explore import Budget
+from reports.grading.graded import Graded
 from reports.grading.isolation import Limits
-from reports.grading.records import CaseResult, Graded
+from reports.grading.records import CaseResult
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"
 LIMITS = Limits(deadline=5.0, startup=90.0)

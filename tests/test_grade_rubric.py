@@ -14,8 +14,9 @@ import pytest
 from properties import candidates, checks, frozen, probe
 from properties.records import CheckResult, MapCase
 from reports.grading import autograder, gradebook, gradescope_results, judging, rubric, run
+from reports.grading.graded import Graded
 from reports.grading.isolation import Isolation, Limits
-from reports.grading.records import LOAD_STATUSES, CaseResult, Graded
+from reports.grading.records import LOAD_STATUSES, CaseResult
 from reports.grading.rubric import RubricError
 from reports.grading.sandbox import Hello, Reply
 

@@ -2,9 +2,10 @@
 
 Modules, each importing only those above it:
 
-- ``records``: what happened on a case, an item's score, a graded submission;
+- ``records``: what happened on a case, and the load statuses;
 - ``rubric``: points per property, read from TOML (``rubric_*.toml``), and the score;
 - ``explore``: the search beyond the frozen cases (feedback, never score);
+- ``graded``: a graded submission (``Graded``);
 - ``gradebook``: the class's CSV and HTML, and each student's report;
 - ``gradescope_results``: Gradescope's ``results.json``;
 - ``isolation``, ``sandbox``: the worker's launch and limits, and the parent's side of it;

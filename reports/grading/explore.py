@@ -36,16 +36,14 @@ from properties.records import CheckResult, CurveCase, MapCase
 from reports.columns import fmt
 from reports.details import snippet
 
-from .rubric import case_verdict
+from .records import CaseResult
+from .rubric import Rubric, case_verdict
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from .records import CaseResult
-    from .rubric import Rubric
-
 Case = CurveCase | MapCase
-Observe = Callable[[Case], "CaseResult"]
+Observe = Callable[[Case], CaseResult]
 
 #: sympy and mpmath are not thread-safe (mpmath's working precision is one
 #: process-wide setting that ``workdps`` changes and restores): building cases

@@ -18,16 +18,14 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from reports import columns, details, summary
 from reports.outcomes import CaseOutcome
 
 from . import explore as explore_mod
 from . import rubric as rubric_mod
-
-if TYPE_CHECKING:
-    from .records import Graded, ItemScore
+from .graded import Graded
+from .rubric import ItemScore
 
 CSV_COLUMNS = ("submission", "assignment", "score", "max_score", "status")
 MAX_PASSING_ROWS = 40

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import explore as explore_mod
 from . import rubric as rubric_mod
-from .records import Graded
+from .graded import Graded
 
 
 def results(graded: Graded) -> dict[str, Any]:

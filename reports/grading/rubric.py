@@ -41,7 +41,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 from properties.assignments import ASSIGNMENTS
 from properties.records import CheckResult, CurveCase, MapCase
 
-from .records import CaseResult, ItemScore
+from .records import CaseResult
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 SCORINGS = ("fraction", "all")
@@ -105,6 +105,35 @@ class Rubric:
     def item_for(self, check_name: str) -> Item | None:
         """The first item that counts ``check_name``."""
         return next((i for i in self.items if check_name in i.checks), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemScore:
+    """The score of one item, with the evidence a student needs.
+
+    Attributes:
+        item: the rubric item.
+        score: points earned.
+        passed: cases on which the item passed.
+        counted: cases it was measured on (degenerate ones excluded).
+        degenerate: selected cases flagged degenerate (reported, not counted).
+        failures: the failing checks, smallest case first (cases not tried last).
+        hint: the most common hint among the failures ("" when none).
+    """
+
+    item: Item
+    score: float
+    passed: int
+    counted: int
+    degenerate: int
+    failures: tuple[CheckResult, ...]
+    hint: str
+
+    @property
+    def status(self) -> str:
+        if self.counted == 0:
+            return "not measured"
+        return "pass" if self.passed == self.counted else "fail"
 
 
 def _dtype(case: CurveCase | MapCase) -> str:

@@ -34,9 +34,10 @@ from . import explore as explore_mod
 from . import gradebook, gradescope_results
 from . import rubric as rubric_mod
 from .explore import DEFAULT_BUDGET, Budget, Exploration
+from .graded import Graded
 from .isolation import Isolation, Limits, detect_isolation
 from .judging import Case, Judge, default_judge, load_cases, not_run, run_case
-from .records import LOAD_STATUSES, CaseResult, Graded
+from .records import LOAD_STATUSES, CaseResult
 from .rubric import Rubric
 from .sandbox import Worker
 
