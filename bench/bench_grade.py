@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reports import grade
+from reports.grading import run
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
 ONE = {"fixed_point": "correct_fixed_point.py", "implicit": "notebook_implicit.py"}
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for assignment, name in ONE.items():
         start = time.perf_counter()
-        graded = grade.grade_file(EXAMPLES / name)
+        graded = run.grade_file(EXAMPLES / name)
         seconds = time.perf_counter() - start
         print(
             f"{assignment:12s} {name:24s} {len(graded.cases)} cases: {seconds:6.1f} s "
@@ -57,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(source, target)
             paths.append(target)
         start = time.perf_counter()
-        graded_all = grade.grade_class(
-            paths, Path(tmp) / "out", jobs=args.jobs, stream=io.StringIO()
-        )
+        graded_all = run.grade_class(paths, Path(tmp) / "out", jobs=args.jobs, stream=io.StringIO())
         seconds = time.perf_counter() - start
     print(
         f"class of {len(graded_all)} with {args.jobs} workers: {seconds:.0f} s, "

@@ -8,36 +8,29 @@ without putting its folder on ``sys.path`` (a class folder holding a file named
 ``implicit.py`` must not shadow the reference package).
 
 The assignment of a file is inferred from what it defines at top level, read
-from its syntax tree without running it (``infer_assignment``):
-
-- ``def fixed_point(...)`` -> "fixed_point";
-- ``class Implicit(...)`` (a ``torch.autograd.Function``, called as
-  ``Implicit.apply(x, y0, F)``) or ``def implicit(F, x, y0)`` -> "implicit".
+from its syntax tree without running it, and its function is adapted to the
+probe's calling convention by ``properties.assignments`` (the one adapter, also
+loaded by path in the grader's worker); this module adds the error messages.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import importlib.util
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ASSIGNMENTS = ("implicit", "fixed_point")
+from properties.assignments import ASSIGNMENTS, TargetError, candidate, infer_assignment
+
 #: The reference implements both assignments.
 BOTH = "both"
 
 Solve = Callable[[Any, Any, Any], Any]
 FixedPoint = Callable[[Any, Any, Any, Any, float], Any]
-
-
-class TargetError(ValueError):
-    """A target file cannot be loaded or does not define what its assignment needs."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,55 +97,6 @@ def _check_assignment(assignment: str | None) -> None:
         raise TargetError(f"assignment={assignment!r} must be one of {ASSIGNMENTS} (or None).")
 
 
-_AST_LOCK = threading.Lock()
-
-
-def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
-    functions = {
-        n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
-    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    for node in tree.body:  # fixed_point = ... and from x import fixed_point also count
-        if isinstance(node, ast.Assign):
-            functions |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            imported = {(a.asname or a.name).split(".")[0] for a in node.names}
-            functions |= imported
-            classes |= imported
-    return functions, classes
-
-
-def infer_assignment(path: str | Path) -> str:
-    """The assignment a submission file follows, from its top-level definitions.
-
-    Reads the file's syntax tree; never runs it.
-
-    Raises:
-        TargetError: unreadable file, syntax error, or neither assignment's names.
-    """
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8", errors="replace")
-        with _AST_LOCK:  # ast.parse is not thread-safe in CPython 3.11.7 (gh-106905)
-            tree = ast.parse(source, filename=str(path))
-    except OSError as exc:
-        raise TargetError(f"Cannot read the target file {path}: {exc}.") from exc
-    except SyntaxError as exc:
-        raise TargetError(
-            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}. Fix it and rerun."
-        ) from exc
-    functions, classes = _top_level_names(tree)
-    if "fixed_point" in functions:
-        return "fixed_point"
-    if "Implicit" in classes or "implicit" in functions:
-        return "implicit"
-    raise TargetError(
-        f"{path} defines neither fixed_point(f, a, x0, distance, tol) (the fixed_point "
-        "assignment) nor a torch.autograd.Function named Implicit or a function "
-        "implicit(F, x, y0) (the implicit assignment). Define one of them at top level."
-    )
-
-
 def load_module(path: str | Path) -> ModuleType:
     """Import the file at ``path`` under a unique module name, without touching ``sys.path``.
 
@@ -188,38 +132,27 @@ def candidates_from_module(
     Raises:
         TargetError: naming the file and what is missing.
     """
+    found = candidate(module, assignment)
     if assignment == "fixed_point":
-        fixed_point = getattr(module, "fixed_point", None)
-        if not callable(fixed_point):
+        if found is None:
             raise TargetError(
                 f"{path} must define fixed_point(f, a, x0, distance, tol) for the fixed_point "
                 "assignment; it does not."
             )
-        return None, fixed_point
+        return None, found
     Implicit = getattr(module, "Implicit", None)
-    if Implicit is not None:
-        if not callable(getattr(Implicit, "apply", None)):
-            raise TargetError(
-                f"{path} defines Implicit, but it has no apply(): make it a subclass of "
-                "torch.autograd.Function, used as Implicit.apply(x, y0, F)."
-            )
-
-        def solve(F: Any, x: Any, y0: Any) -> Any:
-            return Implicit.apply(x, y0, F)
-
-        return solve, None
-    implicit = getattr(module, "implicit", None)
-    if callable(implicit):
-
-        def solve_fn(F: Any, x: Any, y0: Any) -> Any:
-            return implicit(F, x, y0)
-
-        return solve_fn, None
-    raise TargetError(
-        f"{path} must define a torch.autograd.Function named Implicit (used as "
-        "Implicit.apply(x, y0, F)) or a function implicit(F, x, y0) for the implicit "
-        "assignment; it defines neither."
-    )
+    if Implicit is not None and not callable(getattr(Implicit, "apply", None)):
+        raise TargetError(
+            f"{path} defines Implicit, but it has no apply(): make it a subclass of "
+            "torch.autograd.Function, used as Implicit.apply(x, y0, F)."
+        )
+    if found is None:
+        raise TargetError(
+            f"{path} must define a torch.autograd.Function named Implicit (used as "
+            "Implicit.apply(x, y0, F)) or a function implicit(F, x, y0) for the implicit "
+            "assignment; it defines neither."
+        )
+    return found, None
 
 
 def load_target(path: str | Path | None, assignment: str | None = None) -> Target:

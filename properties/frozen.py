@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from properties import records
+from properties.assignments import ASSIGNMENTS
 from properties.records import CurveCase, MapCase
 
 VERSION = "v1"
 SEED = 20240917
-ASSIGNMENTS = ("implicit", "fixed_point")
 
 Case = CurveCase | MapCase
 

@@ -193,7 +193,7 @@ class CheckResult:
 
 
 #: The ``user_properties`` keys under which a suite test records its case for
-#: the report (``properties.suite._run.record`` writes them, ``reports.outcomes``
+#: the report (``properties.suite.harness.record`` writes them, ``reports.outcomes``
 #: reads them): the row's checks and case (JSON), and the examples a Hypothesis
 #: test ran before it, in short form.
 CHECKS_KEY = "implicit_checks"

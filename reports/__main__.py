@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from .plugin import ASSIGNMENTS
+from properties.assignments import ASSIGNMENTS
 
 SUITE = "properties.suite"
 DEFAULT_OUT = Path("out") / "report.html"

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from properties.assignments import TargetError, infer_assignment
+
 if TYPE_CHECKING:
     from collections.abc import Generator
 
@@ -45,10 +47,8 @@ def assignment_label(path: str | None, assignment: str | None) -> str:
     if assignment or not path:
         return assignment or ""
     try:
-        from properties.candidates import infer_assignment
-
         return infer_assignment(path)
-    except (ImportError, ValueError):  # TargetError is a ValueError: the fixture will say why
+    except TargetError:  # the fixture will say why
         return ""
 
 

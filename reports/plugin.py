@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from ._hooks import ReportHooks
+from properties.assignments import ASSIGNMENTS
 
-ASSIGNMENTS = ("implicit", "fixed_point")
+from ._hooks import ReportHooks
 
 #: Default for ``--report-max-passing``: passing rows listed in the HTML table.
 MAX_PASSING_ROWS = 100

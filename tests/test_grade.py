@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from properties.records import CheckResult, MapCase
-from reports import grade, gradebook, rubric
-from reports.sandbox import Limits
+from reports.grading import gradebook, rubric, run
+from reports.grading.graded import Graded
+from reports.grading.isolation import Limits
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -114,17 +115,17 @@ RUBRIC = rubric.parse(
 )
 
 
-def grade_one(path: Path, **kwargs: Any) -> grade.Graded:
-    return grade.grade_file(
+def grade_one(path: Path, **kwargs: Any) -> Graded:
+    return run.grade_file(
         path, rubric=RUBRIC, cases=CASES, judge=stub_judge, limits=FAST, explore=None, **kwargs
     )
 
 
 def test_infer_assignment_reads_the_file_without_running_it() -> None:
-    assert grade.infer_assignment(EXAMPLES / "correct_fixed_point.py") == "fixed_point"
-    assert grade.infer_assignment(EXAMPLES / "notebook_implicit.py") == "implicit"
-    assert grade.infer_assignment(HOSTILE / "syntax_error.py") is None
-    assert grade.infer_assignment(HOSTILE / "import_reference.py") == "fixed_point"
+    assert run.infer_assignment(EXAMPLES / "correct_fixed_point.py") == "fixed_point"
+    assert run.infer_assignment(EXAMPLES / "notebook_implicit.py") == "implicit"
+    assert run.infer_assignment(HOSTILE / "syntax_error.py") is None
+    assert run.infer_assignment(HOSTILE / "import_reference.py") == "fixed_point"
 
 
 def test_grade_correct_submission_scores_full_marks() -> None:
@@ -156,9 +157,9 @@ def test_grade_infinite_loop_is_a_timeout_and_stops_after_max_timeouts() -> None
     assert [r.note for r in graded.cases] == ["timeout", "timeout", "not run"]
 
 
-def _run_class(out: Path, paths: Sequence[Path], jobs: int = 2) -> list[grade.Graded]:
+def _run_class(out: Path, paths: Sequence[Path], jobs: int = 2) -> list[Graded]:
     stream = io.StringIO()
-    graded = grade.grade_class(
+    graded = run.grade_class(
         list(paths),
         out,
         jobs=jobs,

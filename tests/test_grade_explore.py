@@ -15,27 +15,29 @@ import pytest
 
 from properties import records
 from properties.records import CheckResult, CurveCase, MapCase
-from reports import explore, grade, gradebook, gradescope, rubric
-from reports.explore import Budget
-from reports.rubric import CaseResult
-from reports.sandbox import Limits
+from reports.grading import cli, explore, gradebook, judging, rubric, run
+from reports.grading import gradescope_results as gradescope
+from reports.grading.explore import Budget
+from reports.grading.graded import Graded
+from reports.grading.isolation import Limits
+from reports.grading.records import CaseResult
 
 EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"
 LIMITS = Limits(deadline=5.0, startup=90.0)
 #: Generous seconds: the call budget ends the search, so runs are comparable.
 BUDGET = Budget(examples=12, calls=40, seconds=600.0)
-FIXED_POINT = [c for c in grade.load_cases("fixed_point") if not c.degenerate][:4]
-IMPLICIT = [c for c in grade.load_cases("implicit") if not c.degenerate][:3]
+FIXED_POINT = [c for c in judging.load_cases("fixed_point") if not c.degenerate][:4]
+IMPLICIT = [c for c in judging.load_cases("implicit") if not c.degenerate][:3]
 
 
-def _grade(path: Path, **kwargs: object) -> grade.Graded:
+def _grade(path: Path, **kwargs: object) -> Graded:
     options: dict[str, object] = {"cases": FIXED_POINT, "limits": LIMITS, "explore": BUDGET}
     options.update(kwargs)
-    return grade.grade_file(path, **options)  # type: ignore[arg-type]
+    return run.grade_file(path, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
-def sign_error() -> tuple[grade.Graded, grade.Graded]:
+def sign_error() -> tuple[Graded, Graded]:
     """sign_error.py graded twice."""
     return _grade(EXAMPLES / "sign_error.py"), _grade(EXAMPLES / "sign_error.py")
 
@@ -48,7 +50,7 @@ def _fingerprint(found: explore.Exploration | None) -> tuple[object, ...]:
 
 
 def test_explore_sign_error_finds_a_small_failing_case(
-    sign_error: tuple[grade.Graded, grade.Graded],
+    sign_error: tuple[Graded, Graded],
 ) -> None:
     found = sign_error[0].exploration
     assert found is not None
@@ -65,19 +67,19 @@ def test_explore_sign_error_finds_a_small_failing_case(
 
 
 def test_explore_grading_twice_shows_the_same_case(
-    sign_error: tuple[grade.Graded, grade.Graded],
+    sign_error: tuple[Graded, Graded],
 ) -> None:
     first, second = sign_error
     assert _fingerprint(first.exploration) == _fingerprint(second.exploration)
     assert json.dumps(gradescope.results(first)) == json.dumps(gradescope.results(second))
 
 
-def test_explore_does_not_change_the_score(sign_error: tuple[grade.Graded, grade.Graded]) -> None:
+def test_explore_does_not_change_the_score(sign_error: tuple[Graded, Graded]) -> None:
     frozen_only = _grade(EXAMPLES / "sign_error.py", explore=None)
     assert frozen_only.exploration is None
     explored = sign_error[0]
 
-    def items(g: grade.Graded) -> list[tuple[str, float, int, int]]:
+    def items(g: Graded) -> list[tuple[str, float, int, int]]:
         return [(s.item.name, s.score, s.passed, s.counted) for s in g.items]
 
     assert items(explored) == items(frozen_only)
@@ -86,7 +88,7 @@ def test_explore_does_not_change_the_score(sign_error: tuple[grade.Graded, grade
 
 
 def test_explore_is_shown_in_the_report_and_results_json(
-    sign_error: tuple[grade.Graded, grade.Graded],
+    sign_error: tuple[Graded, Graded],
 ) -> None:
     graded = sign_error[0]
     found = graded.exploration
@@ -249,7 +251,7 @@ def test_explore_budget_zero_is_off() -> None:
     found = explore.explore(_fails_when(_vector), "fixed_point", RUBRIC, Budget(0, 0, 1.0))
     assert found.skipped
     assert found.examples == 0
-    assert grade.explore_budget(0) is None
-    assert grade.explore_budget(5) == Budget(5, 5 + grade.SHRINK_CALLS, 60.0)
+    assert cli.explore_budget(0) is None
+    assert cli.explore_budget(5) == Budget(5, 5 + cli.SHRINK_CALLS, 60.0)
     with pytest.raises(ValueError, match="seconds"):
         Budget(1, 1, 0.0)

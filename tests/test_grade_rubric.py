@@ -13,10 +13,12 @@ import pytest
 
 from properties import candidates, checks, frozen, probe
 from properties.records import CheckResult, MapCase
-from reports import grade, gradebook, gradescope, rubric
-from reports.grade import Graded
-from reports.rubric import CaseResult, RubricError
-from reports.sandbox import Hello, Isolation, Limits, Reply
+from reports.grading import autograder, gradebook, gradescope_results, judging, rubric, run
+from reports.grading.graded import Graded
+from reports.grading.isolation import Isolation, Limits
+from reports.grading.records import LOAD_STATUSES, CaseResult
+from reports.grading.rubric import RubricError
+from reports.grading.sandbox import Hello, Reply
 
 CASE = MapCase(
     family="curve-map",
@@ -177,7 +179,7 @@ def test_gradebook_html_escapes_submission_text() -> None:
 
 
 def test_gradescope_results_format() -> None:
-    payload = gradescope.results(_graded())
+    payload = gradescope_results.results(_graded())
     assert payload["score"] == 0
     assert payload["visibility"] == "visible"
     (test,) = [t for t in payload["tests"] if t["max_score"] == 10]
@@ -197,13 +199,13 @@ def test_gradescope_results_format() -> None:
 
 
 def test_gradescope_bundle_is_complete_and_reproducible(tmp_path: Path) -> None:
-    first = gradescope.bundle(tmp_path / "one", assignment="fixed_point")
-    second = gradescope.bundle(tmp_path / "two", assignment="fixed_point")
+    first = autograder.bundle(tmp_path / "one", assignment="fixed_point")
+    second = autograder.bundle(tmp_path / "two", assignment="fixed_point")
     assert first.read_bytes() == second.read_bytes()
     with zipfile.ZipFile(first) as zf:
         names = set(zf.namelist())
         assert {"setup.sh", "run_autograder", "pyproject.toml"} <= names
-        assert "reports/worker.py" in names
+        assert "reports/grading/worker.py" in names
         assert "properties/probe.py" in names
         assert any(n.startswith("properties/data/fixed_point") for n in names)
         for script in ("setup.sh", "run_autograder"):
@@ -283,16 +285,16 @@ def test_grade_feedback_says_why_the_code_did_not_run(
             Reply("ok", _raised(assignment, "RuntimeError", TORCH_OOM))
         ),
     }[what]
-    monkeypatch.setattr(grade, "Worker", worker)
-    graded = grade.grade_file(
+    monkeypatch.setattr(run, "Worker", worker)
+    graded = run.grade_file(
         Path("student.py"),
         assignment=assignment,
-        cases=grade.load_cases(assignment)[:2],
+        cases=judging.load_cases(assignment)[:2],
         isolation=Isolation(False, None, ()),
         explore=None,
     )
     assert graded.score == 0
-    results = json.dumps(gradescope.results(graded))
+    results = json.dumps(gradescope_results.results(graded))
     report = gradebook.student_report(graded)
     for text in (results, report):
         for word in words:
@@ -309,12 +311,12 @@ def test_grade_feedback_says_why_the_code_did_not_run(
         "raised",
         "not run",
         rubric.TAMPERED,
-        *grade.LOAD_STATUSES.values(),
+        *LOAD_STATUSES.values(),
     ],
 )
 def test_not_run_check_words_each_kind_and_names_the_call(kind: str) -> None:
-    check = grade.not_run_check(CASE, kind, "what the worker saw.\n")
-    assert kind in grade.NOT_RUN_TEXT
+    check = judging.not_run_check(CASE, kind, "what the worker saw.\n")
+    assert kind in judging.NOT_RUN_TEXT
     assert (check.name, check.status) == ("call", "error")
     assert check.message.startswith("fixed_point(f, a, x0, distance, tol) ")
     assert "what the worker saw." in check.message

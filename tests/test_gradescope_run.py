@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reports import gradescope
+from reports.grading import autograder as gradescope
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "submissions"
 
@@ -48,7 +48,8 @@ def _run_autograder(root: Path, files: dict[str, str]) -> dict:
         (submission / name).write_text(text, encoding="utf-8")
     script = (root / "source" / "run_autograder").read_text(encoding="utf-8")
     python = f"env PYTHONPATH={root / 'site'} {sys.executable}"
-    script = script.replace("/autograder/venv/bin/python", python).replace("/autograder", str(root))
+    # Paths first: root itself ends in "/autograder0", which must not be replaced again.
+    script = script.replace("/autograder", str(root)).replace(f"{root}/venv/bin/python", python)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
         ["bash", "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=600

@@ -23,7 +23,6 @@ PACKAGES = ("implicit", "properties", "reports")
 
 #: grade <-> gradebook <-> gradescope, each hiding its half in a function; being
 #: fixed on its own branch (issue #9).
-KNOWN_REPORTS_CYCLE = frozenset({"reports.grade", "reports.gradebook", "reports.gradescope"})
 
 Graph = Mapping[str, Iterable[str]]
 
@@ -183,14 +182,7 @@ def test_the_graph_sees_every_package() -> None:
     [
         "implicit",
         "properties",
-        pytest.param(
-            "reports",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="grade <-> gradebook <-> gradescope, fixed on another branch of issue #9",
-            ),
-        ),
+        "reports",
     ],
 )
 def test_no_import_cycle(package: str) -> None:
@@ -199,21 +191,11 @@ def test_no_import_cycle(package: str) -> None:
     assert cycle is None, f"import cycle: {' -> '.join(cycle or [])}"
 
 
-def test_reports_has_no_cycle_but_the_known_one() -> None:
-    """What the xfail above covers, and nothing more: without the edges among
-    grade, gradebook and gradescope, ``reports`` has no cycle."""
-    graph = {
-        name: {m for m in targets if not {name, m} <= KNOWN_REPORTS_CYCLE}
-        for name, targets in import_graph().items()
-    }
-    cycle = find_cycle(graph, within={m for m in graph if m.startswith("reports")})
-    assert cycle is None, f"import cycle: {' -> '.join(cycle or [])}"
-
-
-def test_implicit_imports_no_private_name() -> None:
-    """No module of ``implicit`` imports another module's underscore name."""
+@pytest.mark.parametrize("package", ["implicit", "properties", "reports"])
+def test_no_module_imports_a_private_name(package: str) -> None:
+    """No module imports another module's underscore name."""
     offending = []
-    for name, path in modules(["implicit"]).items():
+    for name, path in modules([package]).items():
         for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
                 private = [a.name for a in node.names if a.name.startswith("_")]

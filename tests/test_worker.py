@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.sandbox import Limits, Worker, detect_isolation, site_dirs
+from reports.grading.isolation import Limits, detect_isolation, site_dirs
+from reports.grading.sandbox import Worker
 
 HOSTILE = Path(__file__).parent / "hostile"
 EXAMPLES = Path(__file__).parents[1] / "examples" / "submissions"

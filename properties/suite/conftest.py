@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from properties import frozen, profiles
-from properties.candidates import ASSIGNMENTS, TargetError, infer_assignment
+from properties.assignments import ASSIGNMENTS, TargetError, infer_assignment
 
 profiles.load()
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from properties import strategies
 from properties.candidates import Target
 from properties.records import CurveCase, MapCase
-from properties.suite import _run
+from properties.suite import harness
 
 ROOT = ("call", "shape_dtype", "root", "residual")
 GRADIENT = ("dy_dx_formula", "dy_dx_true", "upstream", "d2y_dx2", "gradcheck")
@@ -31,10 +31,10 @@ def _check(
     request: pytest.FixtureRequest,
     names: tuple[str, ...],
 ) -> None:
-    results = _run.run(case, target)
-    bad = _run.failing(results, names)
-    _run.record(request.node, case, results, fails=bool(bad))
-    assert not bad, _run.explain(case, bad)
+    results = harness.run(case, target)
+    bad = harness.failing(results, names)
+    harness.record(request.node, case, results, fails=bool(bad))
+    assert not bad, harness.explain(case, bad)
 
 
 @given(case=strategies.curve_cases())

@@ -6,11 +6,11 @@ import pytest
 
 from properties.candidates import Target
 from properties.records import CurveCase, MapCase
-from properties.suite import _run
+from properties.suite import harness
 
 
 def test_frozen_case(
     frozen_case: CurveCase | MapCase, target: Target, request: pytest.FixtureRequest
 ) -> None:
-    results = _run.run(frozen_case, target)
-    _run.decide(request.node, frozen_case, results)
+    results = harness.run(frozen_case, target)
+    harness.decide(request.node, frozen_case, results)

@@ -3,9 +3,12 @@
 Run by file path (never imported by the worker itself from our packages)::
 
     python -I -S worker.py --lib DIR --submission submission.py --probe probe.py \
-        --assignment fixed_point [--site SITE_PACKAGES ...] [--block implicit ...]
+        --assignments assignments.py --assignment fixed_point \
+        [--site SITE_PACKAGES ...] [--block implicit ...]
 
-It uses the standard library and torch only.  The protocol is JSON lines over
+It uses the standard library and torch only, and loads by path, from ``--lib``,
+the probe and ``properties/assignments.py`` (which adapts the submission's
+function to the probe's calling convention).  The protocol is JSON lines over
 the process's original stdin (requests) and stdout (replies), which are moved
 onto private file descriptors *before* anything else is imported; file
 descriptors 1 and 2 (the submission's ``print``) then go to the parent's
@@ -20,7 +23,7 @@ Protocol (one JSON object per line, never a pickle):
 - worker -> parent: ``{"ok": true, "observation": {...}, "tampered": [...]}`` or
   ``{"ok": false, "error": str, "error_kind": "exit" | "exception" | "protocol",
   "tampered": [...]}``; ``tampered`` names the watched torch functions and the
-  grader's own functions (``probe.*``, ``worker.*``) found replaced.
+  grader's own functions (``probe.*``, ``worker.*``, ``assignments.*``) found replaced.
 
 The parent alone enforces the deadline (it kills the process group) and
 judges the observation.  Nothing here can stop a submission that deliberately
@@ -43,6 +46,8 @@ from typing import Any
 
 _REQUESTS = -1
 _REPLIES = -1
+#: Our own files, whose frames a student never sees in a traceback.
+_OURS = {os.path.abspath(__file__)}
 
 
 def _take_protocol() -> tuple[int, int]:
@@ -129,11 +134,10 @@ def _describe(exc: BaseException) -> str:
         return f"the code called sys.exit({exc.code!r})"
     if isinstance(exc, KeyboardInterrupt):
         return "the code raised KeyboardInterrupt"
-    ours = os.path.abspath(__file__)
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
-        if os.path.abspath(frame.filename) != ours and not frame.filename.startswith("<frozen")
+        if os.path.abspath(frame.filename) not in _OURS and not frame.filename.startswith("<frozen")
     ]
     text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(exc))
     return ("Traceback (most recent call last):\n" + text if frames else text)[-MAX_TRACEBACK:]
@@ -160,29 +164,32 @@ def _flush() -> None:
             stream.flush()
 
 
-def _own(probe: types.ModuleType) -> dict[str, Any]:
-    """The grader's own functions and classes in this process: the probe's and this
-    worker's, as ``probe.NAME`` / ``worker.NAME``.
+def _own(probe: types.ModuleType, adapter: types.ModuleType) -> dict[str, Any]:
+    """The grader's own functions and classes in this process: the probe's, this
+    worker's and the adapter's, as ``probe.NAME`` / ``worker.NAME`` / ``assignments.NAME``.
 
     A submission that replaces one could forge its observation; the parent then
     discards everything this worker measured.  Tamper evidence against
     monkeypatching, not a sandbox: code in this process can always do more.
     """
     found = {}
-    for prefix, namespace in (("probe", vars(probe)), ("worker", globals())):
+    namespaces = (("probe", vars(probe)), ("worker", globals()), ("assignments", vars(adapter)))
+    for prefix, namespace in namespaces:
         for name, obj in namespace.items():
             if inspect.isfunction(obj) or inspect.isclass(obj):
                 found[f"{prefix}.{name}"] = obj
     return found
 
 
-def _snapshot(torch: Any, probe: types.ModuleType) -> dict[str, Any]:
+def _snapshot(torch: Any, probe: types.ModuleType, adapter: types.ModuleType) -> dict[str, Any]:
     """Every function whose replacement is reported: torch's watched ones and ours."""
-    return {**_watched(torch), **_own(probe)}
+    return {**_watched(torch), **_own(probe, adapter)}
 
 
-def _tampered(torch: Any, before: dict[str, Any], probe: types.ModuleType) -> list[str]:
-    now = _snapshot(torch, probe)
+def _tampered(
+    torch: Any, before: dict[str, Any], probe: types.ModuleType, adapter: types.ModuleType
+) -> list[str]:
+    now = _snapshot(torch, probe, adapter)
     return sorted(name for name, fn in before.items() if now.get(name) is not fn)
 
 
@@ -230,28 +237,15 @@ def _warm_up(probe: Any) -> None:
             probe.observe(wire, candidate)
 
 
-def _candidate(module: types.ModuleType, probe: Any, assignment: str) -> Any:
-    """The callable ``probe.observe`` is given, or None when the file lacks it."""
+def _candidate(
+    module: types.ModuleType, probe: Any, adapter: types.ModuleType, assignment: str
+) -> Any:
+    """The callable ``probe.observe`` is given (``assignments.candidate``), or None
+    when the file lacks it."""
     maker = getattr(probe, "make_candidate", None)
     if callable(maker):
         return maker(module, assignment)
-    if assignment == "fixed_point":
-        fn = getattr(module, "fixed_point", None)
-        return fn if callable(fn) else None
-    cls = getattr(module, "Implicit", None)
-    if cls is not None and callable(getattr(cls, "apply", None)):
-        return lambda F, x, y0: cls.apply(x, y0, F)
-    fn = getattr(module, "implicit", None)
-    return (lambda F, x, y0: fn(F, x, y0)) if callable(fn) else None
-
-
-def _expected(assignment: str) -> str:
-    if assignment == "fixed_point":
-        return "a function fixed_point(f, a, x0, distance, tol)"
-    return (
-        "a torch.autograd.Function named Implicit (used as Implicit.apply(x, y0, F)) "
-        "or a function implicit(F, x, y0)"
-    )
+    return adapter.candidate(module, assignment)
 
 
 def serve(argv: list[str] | None = None) -> int:
@@ -265,7 +259,8 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--lib", required=True)
     parser.add_argument("--submission", required=True)
     parser.add_argument("--probe", required=True)
-    parser.add_argument("--assignment", required=True, choices=("fixed_point", "implicit"))
+    parser.add_argument("--assignments", required=True)
+    parser.add_argument("--assignment", required=True)
     parser.add_argument("--site", action="append", default=[])
     parser.add_argument("--block", action="append", default=[])
     parser.add_argument("--threads", type=int, default=1)
@@ -280,8 +275,12 @@ def serve(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     probe = _load_file("_iv_probe", os.path.join(args.lib, args.probe))
+    adapter = _load_file("_iv_assignments", os.path.join(args.lib, args.assignments))
+    _OURS.add(os.path.abspath(adapter.__file__))
+    if args.assignment not in adapter.ASSIGNMENTS:
+        parser.error(f"--assignment {args.assignment!r} must be one of {adapter.ASSIGNMENTS}")
     _warm_up(probe)
-    before = _snapshot(torch, probe)
+    before = _snapshot(torch, probe, adapter)
 
     hello: dict[str, Any] = {"event": "ready", "error": None, "error_kind": None, "defines": []}
     module = None
@@ -295,13 +294,13 @@ def serve(argv: list[str] | None = None) -> int:
     candidate = None
     if module is not None:
         hello["defines"] = sorted(n for n in vars(module) if not n.startswith("_"))[:200]
-        candidate = _candidate(module, probe, args.assignment)
+        candidate = _candidate(module, probe, adapter, args.assignment)
         if candidate is None:
             hello.update(
-                error=f"the file does not define {_expected(args.assignment)}.",
+                error=f"the file does not define {adapter.expected(args.assignment)}.",
                 error_kind="missing",
             )
-    hello["tampered"] = _tampered(torch, before, probe)
+    hello["tampered"] = _tampered(torch, before, probe, adapter)
     _flush()
     _send(hello)
 
@@ -328,7 +327,7 @@ def serve(argv: list[str] | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001 - sys.exit, KeyboardInterrupt, anything
             kind = "exit" if isinstance(exc, SystemExit) else "exception"
             reply = {"ok": False, "error": _describe(exc), "error_kind": kind}
-        reply["tampered"] = _tampered(torch, before, probe)
+        reply["tampered"] = _tampered(torch, before, probe, adapter)
         reply["files"] = _files()
         _flush()
         try:

@@ -18,16 +18,14 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from . import columns, details, summary
+from reports import columns, details, summary
+from reports.outcomes import CaseOutcome
+
 from . import explore as explore_mod
 from . import rubric as rubric_mod
-from .outcomes import CaseOutcome
-
-if TYPE_CHECKING:
-    from .grade import Graded
-    from .rubric import ItemScore
+from .graded import Graded
+from .rubric import ItemScore
 
 CSV_COLUMNS = ("submission", "assignment", "score", "max_score", "status")
 MAX_PASSING_ROWS = 40
@@ -262,7 +260,7 @@ def _exploration(g: Graded) -> str:
             f'<td class="num">{_e(columns.fmt(check.tol))}</td><td>{message}</td></tr>'
         )
     try:
-        from . import plots
+        from reports import plots  # lazy for speed: matplotlib, only when a figure is drawn
 
         with explore_mod.SYMBOLIC_LOCK:  # pyplot and the curve's sympy are not thread-safe
             png = plots.case_plot(case, found.result.checks, "exploration: smallest failing case")
@@ -335,7 +333,7 @@ def _cases(g: Graded) -> str:
 
 def _plots(g: Graded) -> str:
     """Figures of the smallest failing case of each failing item (a few at most)."""
-    from . import plots
+    from reports import plots  # lazy for speed: matplotlib, only when a figure is drawn
 
     shown: set[str] = set()
     figures = []

@@ -1,23 +1,15 @@
 """The parent's side of the worker: start it isolated, talk JSON, enforce deadlines.
 
 A submission never runs in the grading process.  ``Worker`` copies the
-submission, ``reports/worker.py`` and the probe into a private folder and runs
-``python -I -S worker.py`` there:
-
-- in a new session (its own process group), so that a timeout kills the worker
-  and everything it started (``os.killpg``), after which the next request
-  starts a fresh worker;
-- with ``RLIMIT_AS`` (2 GB: torch needs ~700 MB), ``RLIMIT_CPU``,
-  ``RLIMIT_FSIZE`` (and ``SIGXFSZ`` ignored, so a big write fails instead of
-  killing) and no core files;
-- with ``sys.path`` holding the standard library and site-packages only: not
-  the repository, not the submission's folder (a class folder named
-  ``implicit/`` would shadow the package), and the reference packages refused
-  by an import blocker;
-- when root and ``unshare`` works: in new network and mount namespaces (no
-  network; the reference packages' folders covered by empty read-only tmpfs;
-  the working folder a size-capped tmpfs), as user ``nobody``
-  (``setpriv``).  Otherwise it says so (``Isolation.notes``) and goes on.
+submission, ``reports/grading/worker.py``, the probe and the adapter
+(``properties/assignments.py``) into a private folder and runs
+``python -I -S worker.py`` there: in a new session (its own process group, so
+that a timeout kills the worker and everything it started, after which the next
+request starts a fresh worker), with the limits, namespaces and user of
+``reports.grading.isolation``, and with ``sys.path`` holding the standard
+library and site-packages only: not the repository, not the submission's folder
+(a class folder named ``implicit/`` would shadow the package), and the
+reference packages refused by an import blocker.
 
 The worker's stdout/stderr (whatever the submission prints) are drained by a
 thread that keeps the first ``Limits.output_bytes`` and counts the rest.
@@ -32,72 +24,35 @@ import functools
 import importlib.util
 import json
 import os
-import resource
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-WORKER = Path(__file__).with_name("worker.py")
-#: Packages a submission must not import: the reference solution and the grader.
-BLOCKED = ("implicit", "properties", "reports")
-NOBODY = 65534
-MAX_REPLY = 8 << 20
-SETUP_FAILED = 97
+from properties import assignments
 
-_MOUNT_SCRIPT = (
-    'work="$1"; shift; '
-    'mount -t tmpfs -o size="$1"k,mode=0700,uid="$2",gid="$2" tmpfs "$work" || exit 97; '
-    "shift 2; "
-    'while [ "$1" != "--" ]; do '
-    'mount -t tmpfs -o ro,size=4k,mode=0755 tmpfs "$1" || exit 97; shift; done; '
-    'shift; cd "$work" || exit 97; exec "$@"'
+from .isolation import (
+    BLOCKED,
+    SETUP_FAILED,
+    Isolation,
+    Limits,
+    detect_isolation,
+    environment,
+    preexec,
+    site_dirs,
+    wrap,
 )
 
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Resource limits of one worker.
-
-    Attributes:
-        deadline: seconds for one request (one case), enforced by the parent.
-        startup: seconds to import torch, the probe and the submission.
-        memory_bytes: ``RLIMIT_AS`` (torch alone needs ~700 MB).
-        cpu_seconds: ``RLIMIT_CPU`` over one worker's life (a backstop).
-        file_bytes: ``RLIMIT_FSIZE``: the largest file the worker may write.
-        output_bytes: printed output kept for the report (the rest is counted).
-        workdir_kib: size of the working folder's tmpfs (with namespaces).
-    """
-
-    deadline: float = 10.0
-    startup: float = 60.0
-    memory_bytes: int = 2 << 30
-    cpu_seconds: int = 600
-    file_bytes: int = 16 << 20
-    output_bytes: int = 64 << 10
-    workdir_kib: int = 64 << 10
-
-
-@dataclasses.dataclass(frozen=True)
-class Isolation:
-    """What the platform allows, found once by a trial run.
-
-    Attributes:
-        namespaces: run under ``unshare --net --mount`` (no network, hidden packages).
-        user: the uid to run as (``setpriv``), or None for the grader's own user.
-        notes: sentences for the report on what is and is not isolated.
-    """
-
-    namespaces: bool
-    user: int | None
-    notes: tuple[str, ...]
+WORKER = Path(__file__).with_name("worker.py")
+#: The submission-to-candidate adapter, loaded by path in the worker beside the probe.
+ADAPTER = Path(assignments.__file__)
+MAX_REPLY = 8 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,31 +92,6 @@ class Reply:
     files: tuple[str, ...] = ()
 
 
-def site_dirs() -> list[str]:
-    """The interpreter's library folders the worker needs (torch lives there)."""
-    paths = sysconfig.get_paths()
-    found = []
-    for key in ("purelib", "platlib"):
-        path = paths.get(key)
-        if path and path not in found and os.path.isdir(path):
-            found.append(path)
-    return found
-
-
-def hidden_dirs() -> list[str]:
-    """Folders of the blocked packages, to cover with an empty tmpfs in the worker."""
-    found = []
-    for name in BLOCKED:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            if os.path.isdir(location) and location not in found:
-                found.append(location)
-    return found
-
-
 _PYCACHE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
@@ -170,145 +100,6 @@ def _package_dir(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"cannot find the package {name!r} to copy into the worker.")
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def _preexec(limits: Limits) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
-def _environment(work: Path) -> dict[str, str]:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(work),
-        "TMPDIR": str(work),
-        "LANG": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-    }
-
-
-def _wrap(command: list[str], work: Path, isolation: Isolation, limits: Limits) -> list[str]:
-    """Prefix ``command`` with the namespace and privilege-dropping launchers."""
-    if isolation.user is not None:
-        user = str(isolation.user)
-        command = [
-            "setpriv",
-            f"--reuid={user}",
-            f"--regid={user}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            *command,
-        ]
-    if isolation.namespaces:
-        uid = str(isolation.user if isolation.user is not None else os.geteuid())
-        command = [
-            "unshare",
-            "--net",
-            "--mount",
-            "--",
-            "/bin/sh",
-            "-c",
-            _MOUNT_SCRIPT,
-            "sh",
-            str(work),
-            str(limits.workdir_kib),
-            uid,
-            *hidden_dirs(),
-            "--",
-            *command,
-        ]
-    return command
-
-
-_TRIAL = (
-    "import os, socket\n"
-    "s = socket.socket(); s.settimeout(1)\n"
-    "try:\n    s.connect(('192.0.2.1', 80)); net = 'open'\n"
-    "except OSError as e:\n    net = 'cut' if e.errno in (101, 99) else 'open'\n"
-    "hidden = all(not os.listdir(d) for d in {dirs!r})\n"
-    "def readable(d):\n"
-    "    try:\n        return bool(os.listdir(d))\n"
-    "    except OSError:\n        return False\n"
-    "print(net, hidden, os.getuid(), os.getcwd() == {work!r}, all(map(readable, {sites!r})))\n"
-)
-
-
-@functools.lru_cache(maxsize=1)
-def detect_isolation() -> Isolation:
-    """Find out once whether namespaces and a separate user work here."""
-    if os.geteuid() != 0:
-        return Isolation(
-            False,
-            None,
-            (
-                "Not running as root: the network is NOT cut and submissions run as the "
-                "grader's user (imports of the reference are still refused).",
-            ),
-        )
-    if not (shutil.which("unshare") and shutil.which("setpriv")):
-        return Isolation(
-            False,
-            None,
-            ("unshare/setpriv not found: the network is NOT cut and submissions run as root.",),
-        )
-    done = _trial(Isolation(True, NOBODY, ()))
-    if isinstance(done, str):
-        return Isolation(False, None, (f"Namespaces unavailable ({done}): network NOT cut.",))
-    if done.returncode == 0 and done.stdout.strip() == f"cut True {NOBODY} True True":
-        return Isolation(
-            True,
-            NOBODY,
-            (
-                "Workers run without network (unshare --net), as user nobody, with the "
-                "reference packages hidden and a private size-capped working folder.",
-            ),
-        )
-    if done.returncode == 0 and done.stdout.strip() == f"cut True {NOBODY} True False":
-        # The Python environment (torch) is not readable by nobody, e.g. a venv
-        # under /root or tox's private .tox folder: keep the namespaces, stay root.
-        return Isolation(
-            True,
-            None,
-            (
-                "Workers run without network (unshare --net), with the reference packages "
-                "hidden and a private size-capped working folder, but as root: this Python "
-                "environment is not readable by user nobody (install it in a world-readable "
-                "folder to drop privileges).",
-            ),
-        )
-    why = (done.stderr.strip() or done.stdout.strip())[-300:]
-    return Isolation(
-        False,
-        None,
-        (f"unshare --net failed here ({why!r}): the network is NOT cut; running as root.",),
-    )
-
-
-def _trial(isolation: Isolation) -> subprocess.CompletedProcess[str] | str:
-    """Run the isolation trial in a throwaway folder; a string says why it could not run."""
-    with tempfile.TemporaryDirectory(prefix="iv-trial-") as tmp:
-        os.chmod(tmp, 0o711)
-        work = Path(tmp, "work")
-        work.mkdir()
-        code = _TRIAL.format(dirs=hidden_dirs(), work=str(work), sites=site_dirs())
-        command = _wrap([sys.executable, "-I", "-S", "-c", code], work, isolation, Limits())
-        try:
-            return subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env=_environment(work),
-                cwd=tmp,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return str(exc)
 
 
 class _Drain(threading.Thread):
@@ -389,6 +180,7 @@ class Worker:
             (WORKER, "worker.py"),
             (probe, "probe.py"),
             *((part, part.name) for part in sorted(probe.parent.glob("probe_*.py"))),
+            (ADAPTER, "assignments.py"),
             (submission, self.name + ".py"),
         ):
             shutil.copyfile(source, self.lib / target)
@@ -436,6 +228,8 @@ class Worker:
             self.name + ".py",
             "--probe",
             "probe.py",
+            "--assignments",
+            "assignments.py",
             "--assignment",
             self.assignment,
         ]
@@ -446,7 +240,7 @@ class Worker:
         for name in BLOCKED:
             if name not in self.trusted:
                 command += ["--block", name]
-        return _wrap(command, self.work, self.isolation, self.limits)
+        return wrap(command, self.work, self.isolation, self.limits)
 
     def _spawn(self) -> Hello:
         self._buffer = bytearray()
@@ -456,9 +250,9 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=self.work,
-            env=_environment(self.work),
+            env=environment(self.work),
             start_new_session=True,
-            preexec_fn=functools.partial(_preexec, self.limits),  # noqa: PLW1509
+            preexec_fn=functools.partial(preexec, self.limits),  # noqa: PLW1509
         )
         drain = _Drain(self.proc.stderr, self.limits.output_bytes)
         drain.start()

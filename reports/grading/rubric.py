@@ -8,7 +8,7 @@ be run at all (timeout, crash, exception) counts as a failure of every item
 that selects it.  The item's score is its points times the fraction of passing
 cases (``scoring = "fraction"``) or all or nothing (``scoring = "all"``).
 
-Format (``reports/rubric_fixed_point.toml`` is the default of its assignment)::
+Format (``reports/grading/rubric_fixed_point.toml`` is the default of its assignment)::
 
     [rubric]
     assignment = "fixed_point"
@@ -38,9 +38,11 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from properties.assignments import ASSIGNMENTS
 from properties.records import CheckResult, CurveCase, MapCase
 
-ASSIGNMENTS = ("fixed_point", "implicit")
+from .records import CaseResult
+
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 SCORINGS = ("fraction", "all")
 HERE = Path(__file__).parent
@@ -103,23 +105,6 @@ class Rubric:
     def item_for(self, check_name: str) -> Item | None:
         """The first item that counts ``check_name``."""
         return next((i for i in self.items if check_name in i.checks), None)
-
-
-@dataclasses.dataclass(frozen=True)
-class CaseResult:
-    """What grading found on one case: the checks, and whether the code ran at all.
-
-    Attributes:
-        case: the case.
-        checks: ``judge``'s results (or the grader's, when the code did not run).
-        ran: False when the call timed out, crashed or raised before any value.
-        note: what happened when it did not run ("timeout", "crashed", ...).
-    """
-
-    case: CurveCase | MapCase
-    checks: tuple[CheckResult, ...]
-    ran: bool = True
-    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,12 +302,14 @@ def _hint(failures: Sequence[CheckResult]) -> str:
 
 #: Gradebook status of a submission that replaced the grader's own functions.
 TAMPERED = "tampered with the grader"
+#: How the worker names the grader's own functions (``reports.grading.worker``).
+GRADER_PREFIXES = ("probe.", "worker.", "assignments.")
 
 
 def grader_tampering(tampered: Sequence[str]) -> list[str]:
-    """The names in ``tampered`` that belong to the grader (the probe or the worker),
-    not to torch: replacing one can forge an observation, so no case counts."""
-    return [name for name in tampered if name.startswith(("probe.", "worker."))]
+    """The names in ``tampered`` that belong to the grader (the probe, the worker or
+    its adapter), not to torch: replacing one can forge an observation, so no case counts."""
+    return [name for name in tampered if name.startswith(GRADER_PREFIXES)]
 
 
 def tampering_text(tampered: Sequence[str]) -> list[str]:

@@ -33,17 +33,17 @@ from typing import TYPE_CHECKING
 
 from properties import records
 from properties.records import CheckResult, CurveCase, MapCase
+from reports.columns import fmt
+from reports.details import snippet
 
-from .columns import fmt
-from .rubric import case_verdict
+from .records import CaseResult
+from .rubric import Rubric, case_verdict
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-    from .rubric import CaseResult, Rubric
-
 Case = CurveCase | MapCase
-Observe = Callable[[Case], "CaseResult"]
+Observe = Callable[[Case], CaseResult]
 
 #: sympy and mpmath are not thread-safe (mpmath's working precision is one
 #: process-wide setting that ``workdps`` changes and restores): building cases
@@ -113,7 +113,7 @@ class Exploration:
 
 def case_strategy(assignment: str) -> SearchStrategy[Case]:
     """The property suite's cases for ``assignment``: map cases or curve cases."""
-    from properties import strategies
+    from properties import strategies  # lazy for speed: hypothesis and sympy
 
     if assignment == "fixed_point":
         return strategies.map_cases()
@@ -232,6 +232,7 @@ def explore(
         The smallest failing case found (with its checks), or none, and how many
         cases were run.
     """
+    # Lazy for speed: hypothesis loads only when a submission is explored.
     from hypothesis import HealthCheck, Phase, Verbosity, given, reject, settings
     from hypothesis import strategies as st
     from hypothesis.errors import HypothesisException
@@ -334,8 +335,6 @@ def reproduce_command(name: str) -> str:
 
 def text(exploration: Exploration, name: str) -> str:
     """Plain text for Gradescope and terminals (see ``gradebook`` for the HTML)."""
-    from .details import snippet
-
     lines = []
     if exploration.skipped:
         lines.append(f"Not explored: {exploration.skipped}.")
