@@ -1,130 +1,124 @@
 """``fixed_point``: HIPS autograd's ``fixed_point(f, a, x0, distance, tol)`` in PyTorch.
 
-The forward iterates ``x <- f(a)(x)`` (plainly, or with Anderson acceleration)
-under an iteration cap, without building a graph.  The result is then handed to
-the root backward with ``F(a, x) = f(a)(x) - x``: ``F_y = f_x - I``, so the
-gradient is ``dx*/da = (I - f_x)^{-1} f_a`` evaluated at ``x*`` only.  The graph
-behind the result does not grow with the number of iterations.
+The forward iterates ``x <- f(a)(x)`` (plainly, or with Anderson acceleration;
+``_iteration``) under an iteration cap, without building a graph.  The
+derivatives are those of the root of ``F(a, x) = f(a)(x) - x``: with
+``A = I - f_x`` at ``x*``, ``dx*/da = A^{-1} f_a``, evaluated at ``x*`` only.
+The graph behind the result does not grow with the number of iterations.
+
+Two linear-algebra paths: dense (``m`` vjps build each problem's ``m x m``
+``F_y`` once; its SVD is the singularity test; the shared ``ImplicitFunction``
+differentiates), and matrix-free (``_matrix_free``: Krylov solves with vjps,
+memory ``O(m)`` per problem), taken when ``m > MATRIX_FREE_ABOVE`` or by
+``linear_solver``.
+
+Shapes: ``x0`` is ``batch_shape + event_shape`` (``event_ndim`` trailing
+dimensions make one problem of ``m`` unknowns); ``RootInfo``'s fields are
+``batch_shape``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from ._common import RootInfo, Spec, Tensors, as_tuple
-from ._errors import NonConvergenceError, SingularJacobianError, check_policy, fail
+from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._function import ImplicitFunction
+from ._iteration import PATIENCE, Distance, anderson, iterate
+from ._krylov import KrylovResult, cg, gmres
 from ._linear import jacobian, singular_values
+from ._matrix_free import FreeFixedPoint, FreeSpec, Solver
 
 Map = Callable[[Any], Callable[[torch.Tensor], torch.Tensor]]
-Distance = Callable[[torch.Tensor, torch.Tensor], Any]
+
+#: ``linear_solver="auto"`` goes matrix-free above this many unknowns per
+#: problem: the dense path costs ``m`` vjps and an ``O(m^3)`` SVD, ``O(m^2)`` memory.
+MATRIX_FREE_ABOVE = 256
+
+#: Half-precision inputs are iterated in float32 and returned in their dtype.
+_LOW = (torch.float16, torch.bfloat16)
+
+_METHODS = {"iterate": iterate, "anderson": anderson}
 
 
-def _euclidean(x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x - x_prev)
+def _euclidean(event_ndim: int, batched: bool) -> Distance:
+    if not batched:
+        return lambda x, x_prev: torch.linalg.vector_norm(x - x_prev)
+    if event_ndim == 0:
+        return lambda x, x_prev: (x - x_prev).abs()
+    dims = tuple(range(-event_ndim, 0))
+    return lambda x, x_prev: torch.linalg.vector_norm(x - x_prev, dim=dims)
 
 
-def _iterate(
-    step: Callable[[torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    distance: Distance,
-    tol: float,
-    max_iter: int,
-    event_ndim: int,
-) -> tuple[torch.Tensor, int, float]:
-    x = x0
-    gap = math.inf
-    for n in range(1, max_iter + 1):
-        x_prev, x = x, step(x)
-        gap = float(distance(x, x_prev))
-        if gap <= tol:
-            return x, n, gap
-    return x, max_iter, gap
+def _krylov(linear_solver: str | Callable[..., Any], rtol: float) -> Solver:
+    if linear_solver == "gmres":
+        return functools.partial(_rtol_call, gmres, rtol)
+    if linear_solver == "cg":
+        return functools.partial(_rtol_call, cg, rtol)
+    assert callable(linear_solver)
+    return functools.partial(_user_solve, linear_solver)
 
 
-def _anderson(
-    step: Callable[[torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    distance: Distance,
-    tol: float,
-    max_iter: int,
-    event_ndim: int,
-    memory: int = 5,
-    ridge: float = 1e-10,
-) -> tuple[torch.Tensor, int, float]:
-    """Type-II Anderson acceleration on ``g(x) = f(x) - x``, per problem.
+def _rtol_call(method: Callable[..., KrylovResult], rtol: float, matvec: Any, b: Any, nd: int):
+    return method(matvec, b, nd, rtol)
 
-    Each of the ``B`` problems (``x0`` is ``batch_shape + event_shape``) mixes its
-    own last ``memory`` residuals: a ``(B, h, h)`` batched least-squares solve.
-    """
-    batch_shape = x0.shape[: x0.dim() - event_ndim]
-    B = math.prod(batch_shape)
-    if x0.numel() == B and B > 1:  # scalar problems: elementwise, no linear algebra
-        return _secant(step, x0, distance, tol, max_iter)
-    xs: list[torch.Tensor] = []  # each (B, m)
-    gs: list[torch.Tensor] = []
-    x = x0
-    gap = math.inf
-    for n in range(1, max_iter + 1):
-        fx = step(x)
-        gap = float(distance(fx, x))
-        if gap <= tol:
-            return fx, n, gap
-        xs.append(x.reshape(B, -1))
-        gs.append((fx - x).reshape(B, -1))
-        xs, gs = xs[-(memory + 1) :], gs[-(memory + 1) :]
-        if len(gs) == 1:
-            x = fx
+
+def _user_solve(solver: Callable[..., torch.Tensor], matvec: Any, b: torch.Tensor, nd: int):
+    """A user's ``solver(matvec, b) -> z``, trusted: only a non-finite ``z`` fails."""
+    z = solver(matvec, b)
+    batch_shape = b.shape[: b.dim() - nd]
+    finite = torch.isfinite(z).reshape(*batch_shape, -1).all(-1)
+    inf = torch.full(batch_shape, math.inf, dtype=b.dtype, device=b.device)
+    return KrylovResult(z, finite, torch.where(finite, 0.0, inf), inf, 0)
+
+
+def _captured(value: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+    """A leaf that requires grad, reached by ``value``'s graph, other than ``inputs``."""
+    seen, stack = set(), [value.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
             continue
-        X, G = torch.stack(xs, dim=-1), torch.stack(gs, dim=-1)  # (B, m, h)
-        dX, dG = X.diff(dim=-1), G.diff(dim=-1)
-        A = dG.mT @ dG  # (B, h-1, h-1)
-        damping = ridge * (A.diagonal(dim1=-2, dim2=-1).abs().amax(-1) + 1)
-        A = A + damping[:, None, None] * torch.eye(A.shape[-1], dtype=A.dtype)
-        gamma = torch.linalg.solve(A, dG.mT @ G[..., -1:])  # (B, h-1, 1)
-        x_new = X[..., -1] + G[..., -1] - ((dX + dG) @ gamma)[..., 0]
-        if not bool(torch.isfinite(x_new).all()):
-            x, xs, gs = fx, [], []  # a bad extrapolation: restart from the plain step
-            continue
-        x = x_new.reshape(x0.shape)
-    return x, max_iter, gap
+        seen.add(node)
+        variable = getattr(node, "variable", None)
+        if variable is not None and not any(variable is t for t in inputs):
+            return variable
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return None
 
 
-def _secant(
-    step: Callable[[torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    distance: Distance,
-    tol: float,
-    max_iter: int,
-) -> tuple[torch.Tensor, int, float]:
-    """Anderson with memory 1 on scalar problems, elementwise: the secant method
-    on ``g(x) = f(x) - x``; where the secant is flat it takes the plain step."""
-    x, x_prev = x0, x0
-    g_prev: torch.Tensor | None = None
-    gap = math.inf
-    for n in range(1, max_iter + 1):
-        fx = step(x)
-        gap = float(distance(fx, x))
-        if gap <= tol:
-            return fx, n, gap
-        g = fx - x
-        if g_prev is None:
-            x_next = fx
-        else:
-            # x - g (x - x_prev) / (g - g_prev), in place on temporaries (g_prev is
-            # not needed again); a flat secant gives inf or NaN: those take the plain step.
-            x_next = (x - x_prev).mul_(g).div_(g_prev.sub_(g)).add_(x)
-            if not math.isfinite(float(x_next.sum())):  # one reduction, not a mask
-                x_next = torch.where(torch.isfinite(x_next), x_next, fx)
-        x_prev, g_prev, x = x, g, x_next
-    return x, max_iter, gap
-
-
-_METHODS = {"iterate": _iterate, "anderson": _anderson}
+def _check_map(f: Map, a: tuple[torch.Tensor, ...], tuple_a: bool, x0: torch.Tensor) -> None:
+    """``f(a)(x0)`` has ``x0``'s shape, and no tensor reaches it through a closure with
+    grad or a forward-AD tangent (a custom Function would silently drop either)."""
+    with torch.enable_grad():
+        a_in = tuple(
+            fwAD.unpack_dual(t).primal.detach().requires_grad_(t.is_floating_point()) for t in a
+        )
+        x_in = fwAD.unpack_dual(x0).primal.detach().requires_grad_()
+        value = f(a_in if tuple_a else a_in[0])(x_in)
+    if not isinstance(value, torch.Tensor) or value.shape != x0.shape:
+        shape = getattr(value, "shape", type(value).__name__)
+        raise ValueError(
+            f"f(a)(x) must return a tensor of x0's shape {tuple(x0.shape)}; got {shape}."
+        )
+    captured = _captured(value, (*a_in, x_in))
+    what = None
+    if captured is not None:
+        what = f"a tensor of shape {tuple(captured.shape)} that requires grad"
+    elif fwAD.unpack_dual(value).tangent is not None:
+        what = "a tensor with a forward-AD tangent (a dual tensor)"
+    if what is not None:
+        raise ImplicitError(
+            f"f depends on {what} that is not in a: it reaches f through a closure, so it "
+            "would silently get no derivative. Pass it in a (a tuple of tensors) and read it "
+            "there, or detach it."
+        )
 
 
 def fixed_point(
@@ -138,6 +132,7 @@ def fixed_point(
     max_iter: int = 10_000,
     event_ndim: int | None = None,
     singular_tol: float | None = None,
+    linear_solver: str | Callable[..., torch.Tensor] = "auto",
     on_failure: str = "raise",
     return_info: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, RootInfo]:
@@ -152,31 +147,51 @@ def fixed_point(
     Args:
         f: ``f(a)`` returns the map ``x -> f(a)(x)`` (same shape as ``x``).
         a: a tensor or a tuple of tensors: every tensor that should get a gradient.
-        x0: the start; its shape is that of one problem (``m = x0.numel()``).
-        distance: ``distance(x, x_prev) -> scalar`` (default: Euclidean norm).
-        tol: stop when ``distance(x, x_prev) <= tol``.
+            A tensor that requires grad (or carries a forward-AD tangent) and reaches
+            ``f`` only through a closure is an ``ImplicitError``.
+        x0: the start, ``batch_shape + event_shape``.
+        distance: ``distance(x, x_prev)``: a scalar stops the whole batch at once
+            (as HIPS stops its one problem); a ``batch_shape`` tensor stops each
+            problem on its own (``method="iterate"``; Anderson and the secant stop
+            when all are done).  Default: the Euclidean norm, per problem when
+            ``event_ndim`` leaves a batch.
+        tol: stop when ``distance(x, x_prev) <= tol``.  In float16/bfloat16 (iterated
+            in float32) at least ``eps / 16`` of the input dtype.
         method: ``"iterate"`` (plain, as HIPS) or ``"anderson"`` (accelerated; also
             finds fixed points of non-contracting maps such as ``-x + a``; on a
-            batch of scalar problems it is the elementwise secant method, i.e.
-            Anderson with memory 1).
+            batch of scalar problems it is the elementwise secant method).
         max_iter: the iteration cap (HIPS has none and hangs on a map that does
-            not contract).
+            not contract).  A problem whose distance is not finite or has not
+            improved for ``PATIENCE`` (50) iterations stops there, unconverged.
         event_ndim: trailing dimensions of ``x0`` that make up one problem (default:
             all: one problem of ``m = x0.numel()`` unknowns). With fewer, the rest
-            are independent problems: ``f`` must not couple them, ``I - f_x`` is
-            solved per problem, and ``distance`` still stops the whole batch.
-        singular_tol: ``I - f_x`` counts as singular below this smallest singular
-            value (default: the cube root of machine epsilon, 6e-6 in float64).
-        on_failure: ``"raise"``, or ``"nan"``: warn and return NaN.
-        return_info: also return ``RootInfo`` (scalar tensors).
+            are independent problems: ``f`` must not couple them; each has its own
+            convergence, singularity test and failure.
+        singular_tol: ``I - f_x`` counts as singular at or below this smallest
+            singular value (default: the cube root of machine epsilon, 6e-6 in float64).
+        linear_solver: how ``I - f_x`` is solved in the derivatives: ``"dense"``
+            (``m x m`` per problem; exact singularity test at ``x*`` in the forward),
+            ``"gmres"`` (restarted GMRES with vjps, any ``I - f_x``), ``"cg"``
+            (conjugate gradients; only for symmetric positive definite ``I - f_x``,
+            e.g. a gradient step on a convex energy), a callable
+            ``solver(matvec, b) -> z`` (trusted; ``matvec`` applies ``I - f_x`` or its
+            transpose, per problem), or ``"auto"``: dense up to ``MATRIX_FREE_ABOVE``
+            (256) unknowns per problem, GMRES above.  The Krylov solves stop at a
+            residual relative to the right-hand side (``eps ** 0.75``), so gradients
+            are scale-free; matrix-free, ``I - f_x`` is tested for singularity
+            in the derivatives (``sigma_min`` in ``RootInfo`` is NaN).
+        on_failure: ``"raise"``, or ``"nan"``: warn and return NaN for the failed
+            problems only.
+        return_info: also return ``RootInfo``.
 
     Returns:
         ``x*`` with ``x0``'s shape and dtype, or ``(x*, info)``.
 
     Raises:
-        NonConvergenceError: ``max_iter`` iterations without meeting ``tol``.
+        NonConvergenceError: a problem stopped without meeting ``tol``.
         SingularJacobianError: ``I - f_x`` is singular at ``x*`` (``f_x`` has an
             eigenvalue 1): the fixed point is not differentiable in ``a``.
+        ImplicitError: ``f`` reaches a tensor with a derivative through a closure.
     """
     check_policy(on_failure)
     if method not in _METHODS:
@@ -185,70 +200,146 @@ def fixed_point(
         raise ValueError(f"max_iter={max_iter} must be >= 1.")
     if not tol > 0:
         raise ValueError(f"tol={tol} must be > 0; an exact fixed point is rarely reachable.")
+    if not (callable(linear_solver) or linear_solver in ("auto", "dense", "gmres", "cg")):
+        raise ValueError(
+            f"linear_solver={linear_solver!r} must be 'auto', 'dense', 'gmres', 'cg' or a "
+            "callable solver(matvec, b) -> z."
+        )
+    like = a if isinstance(a, torch.Tensor) else None
     if not isinstance(x0, torch.Tensor):
-        like = a if isinstance(a, torch.Tensor) else None
         dtype = like.dtype if like is not None else torch.get_default_dtype()
-        x0 = torch.as_tensor(x0, dtype=dtype)
+        x0 = torch.as_tensor(x0, dtype=dtype, device=like.device if like is not None else None)
     if not x0.is_floating_point():
         raise TypeError(f"x0 must be floating point; got dtype {x0.dtype}.")
     if not isinstance(a, (torch.Tensor, tuple, list)):
-        a = torch.as_tensor(a, dtype=x0.dtype)
+        a = torch.as_tensor(a, dtype=x0.dtype, device=x0.device)
     a_parts, tuple_a = as_tuple(a)
-    distance = distance or _euclidean
-    if singular_tol is None:
-        singular_tol = torch.finfo(x0.dtype).eps ** (1 / 3)
-
+    out_dtype = x0.dtype
+    if out_dtype in _LOW:
+        tol = max(tol, torch.finfo(out_dtype).eps / 16)
+        x0 = x0.float()
+        a_parts = tuple(t.float() if t.dtype in _LOW else t for t in a_parts)
     if event_ndim is None:
         event_ndim = x0.dim()
     if not 0 <= event_ndim <= x0.dim():
         raise ValueError(f"event_ndim={event_ndim} must be between 0 and x0.dim()={x0.dim()}.")
-    what = "sigma_min(I - f_x)"
+    distance = distance or _euclidean(event_ndim, event_ndim < x0.dim())
+    if singular_tol is None:
+        singular_tol = torch.finfo(x0.dtype).eps ** (1 / 3)
+    _check_map(f, a_parts, tuple_a, x0)
+    m = math.prod(x0.shape[x0.dim() - event_ndim :])
+    if linear_solver == "auto":
+        linear_solver = "gmres" if m > MATRIX_FREE_ABOVE else "dense"
+    iteration = functools.partial(
+        _forward, f, tuple_a, method, distance, tol, max_iter, event_ndim, on_failure
+    )
+    if linear_solver == "dense":
+        x, *diagnostics = _dense(
+            f, tuple_a, event_ndim, singular_tol, on_failure, iteration, x0, a_parts
+        )
+    else:
+        rtol = torch.finfo(x0.dtype).eps ** 0.75
+        spec = FreeSpec(
+            f, tuple_a, event_ndim, _krylov(linear_solver, rtol), singular_tol, on_failure
+        )
+        x, *diagnostics = FreeFixedPoint.apply(spec, iteration, x0, *a_parts)
+    x = x.to(out_dtype)
+    return (x, RootInfo(*diagnostics[:5])) if return_info else x
+
+
+def _forward(
+    f: Map,
+    tuple_a: bool,
+    method: str,
+    distance: Distance,
+    tol: float,
+    max_iter: int,
+    event_ndim: int,
+    on_failure: str,
+    x0: torch.Tensor,
+    a_parts: tuple[torch.Tensor, ...],
+    sigma: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> tuple[torch.Tensor, RootInfo]:
+    """Iterate, test (``sigma(x*)``: the dense ``(sigma_min, singular)``), apply the policy."""
+    with torch.no_grad():
+        x, iterations, gap = _METHODS[method](
+            f(a_parts if tuple_a else a_parts[0]), x0, distance, tol, max_iter, event_ndim
+        )
+    converged = gap <= tol
+    if sigma is None:
+        sigma_min = torch.full(converged.shape, math.nan, dtype=x.dtype, device=x.device)
+        singular = torch.zeros_like(converged)
+    else:
+        sigma_min, singular = sigma(x)
+    info = RootInfo(
+        converged=converged.to(x.device),
+        iterations=iterations.to(x.device),
+        residual=gap.to(dtype=x.dtype, device=x.device),
+        sigma_min=sigma_min,
+        singular=singular,
+    )
+    failed = info.singular | ~info.converged
+    if bool(failed.any()):
+        _apply_policy(info, iterations, tol, max_iter, on_failure)
+        x = torch.where(failed.reshape(tuple(failed.shape) + (1,) * event_ndim), math.nan, x)
+    return x, info
+
+
+def _dense(
+    f: Map,
+    tuple_a: bool,
+    event_ndim: int,
+    singular_tol: float,
+    on_failure: str,
+    iteration: Callable[..., tuple[torch.Tensor, RootInfo]],
+    x0: torch.Tensor,
+    a_parts: tuple[torch.Tensor, ...],
+) -> tuple[torch.Tensor, ...]:
+    """The dense path: ``F_y = f_x - I`` per problem, through ``ImplicitFunction``."""
 
     def F(a_in: Any, x: torch.Tensor) -> torch.Tensor:
         return f(a_in)(x) - x
 
     def solver(x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
         a_in = a_parts if tuple_a else a_parts[0]
-        with torch.no_grad():
-            x_star, iterations, gap = _METHODS[method](
-                f(a_in), x0, distance, tol, max_iter, event_ndim
-            )
-        with torch.enable_grad():
-            x_in = x_star.detach().requires_grad_()
-            J = jacobian(F(a_in, x_in), x_in, event_ndim)
-        sigma_min, _ = singular_values(J)
-        info = RootInfo(
-            converged=torch.full_like(sigma_min, gap <= tol, dtype=torch.bool),
-            iterations=torch.full_like(sigma_min, iterations, dtype=torch.long),
-            residual=torch.full_like(sigma_min, gap),
-            sigma_min=sigma_min,
-            singular=sigma_min <= singular_tol,
-        )
-        _apply_policy(info, what, max_iter, tol, on_failure)
-        if bool((info.singular | ~info.converged).any()):
-            x_star = torch.full_like(x_star, math.nan)
-        return x_star, info, torch.ones_like(sigma_min)
 
-    spec = Spec(F, tuple_a, event_ndim, singular_tol, on_failure, what)
-    x, *diagnostics = ImplicitFunction.apply(spec, solver, x0, *a_parts)
-    return (x, RootInfo(*diagnostics[:5])) if return_info else x
+        def sigma(x_star: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.enable_grad():
+                x_in = x_star.detach().requires_grad_()
+                J = jacobian(F(a_in, x_in), x_in, event_ndim)
+            sigma_min, _ = singular_values(J)
+            return sigma_min, sigma_min <= singular_tol
+
+        x_star, info = iteration(x0, a_parts, sigma)
+        return x_star, info, torch.ones_like(info.sigma_min)
+
+    spec = Spec(F, tuple_a, event_ndim, singular_tol, on_failure, "sigma_min(I - f_x)")
+    return ImplicitFunction.apply(spec, solver, x0, *a_parts)
 
 
-def _apply_policy(info: RootInfo, what: str, max_iter: int, tol: float, on_failure: str) -> None:
+def _apply_policy(
+    info: RootInfo, iterations: torch.Tensor, tol: float, max_iter: int, on_failure: str
+) -> None:
     fail(
         SingularJacobianError,
-        info.singular,
+        info.singular & info.converged,
         info.sigma_min,
-        what,
+        "sigma_min(I - f_x)",
         "f_x has an eigenvalue 1 at the fixed point: x*(a) is not differentiable there "
         "(or not unique).",
         on_failure,
     )
+    stopped = int(iterations.max()) if iterations.numel() else 0
+    why = (
+        "the cap max_iter"
+        if stopped >= max_iter
+        else f"stopped early: a non-finite distance or {PATIENCE} iterations without progress"
+    )
     fail(
         NonConvergenceError,
-        ~info.converged & ~info.singular,
+        ~info.converged,
         info.residual,
-        f"distance(x, x_prev) after {max_iter} iterations, tol={tol:g}",
+        f"distance(x, x_prev) after {stopped} iterations ({why}), tol={tol:g}",
         "The map may not contract near x0 (|f_x| >= 1): try method='anderson', a start "
         "closer to the fixed point, a larger max_iter or a looser tol.",
         on_failure,

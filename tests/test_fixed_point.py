@@ -61,9 +61,23 @@ def test_fixed_point_coupled_map_uses_the_transpose_correctly() -> None:
     torch.testing.assert_close(g, exact.T @ v, rtol=1e-12, atol=0)
 
 
-def test_fixed_point_never_converging_map_raises_after_the_cap() -> None:
+def test_fixed_point_slow_map_raises_after_the_cap() -> None:
     a = torch.tensor(1.0, dtype=f64)
-    with pytest.raises(NonConvergenceError, match="after 500 iterations.*method='anderson'"):
+    with pytest.raises(NonConvergenceError, match="after 500 iterations.*cap.*method='anderson'"):
+        fixed_point(
+            lambda a: lambda x: 0.99 * x + a,
+            a,
+            torch.tensor(0.0, dtype=f64),
+            None,
+            1e-10,
+            max_iter=500,
+        )
+
+
+def test_fixed_point_never_converging_map_fails_fast_not_at_the_cap() -> None:
+    # -x + a cycles (x0, a - x0, x0, ...): its distance never shrinks.
+    a = torch.tensor(1.0, dtype=f64)
+    with pytest.raises(NonConvergenceError, match="after 51 iterations.*method='anderson'"):
         fixed_point(
             lambda a: lambda x: -x + a, a, torch.tensor(0.0, dtype=f64), None, 1e-10, max_iter=500
         )
