@@ -43,6 +43,8 @@ class CurvePoint:
             ``-(F_xxx + 3 F_xxy p + 3 F_xyy p^2 + F_yyy p^3 + 3 q (F_xy + F_yy p)) / F_y``
             (NaN when ``F_y == 0``); a central difference of step ``h`` errs by
             ``|d3y_dx3| h^2 / 6``.
+        F_yy: the second partial in ``y``: Newton's error after a step ``s`` is
+            about ``|F_yy / (2 F_y)| s**2``.
     """
 
     F: float
@@ -53,6 +55,7 @@ class CurvePoint:
     condition: float
     fold_distance: float = math.inf
     d3y_dx3: float = math.nan
+    F_yy: float = math.nan
 
 
 def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
@@ -89,6 +92,7 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
             float(norm / abs(F_y)),
             fold,
             float(d3),
+            float(F_yy),
         )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,11 +54,32 @@ def numbers(value: Any) -> list[float | str | None] | None:
 
 
 def error_record(exc: BaseException) -> Json:
-    """``{"type", "message"}`` of an exception, the message cut at ``MESSAGE_LIMIT``."""
+    """``{"type", "message", "where"}`` of an exception, the message cut at ``MESSAGE_LIMIT``.
+
+    ``where`` is the deepest frame of the traceback in the code under test (not
+    torch, not the probe, not the standard library): ``"line N of FILE: source"``,
+    or "" when there is none.
+    """
     text = str(exc)
     if len(text) > MESSAGE_LIMIT:
         text = text[:MESSAGE_LIMIT] + " ..."
-    return {"type": type(exc).__name__, "message": text}
+    return {"type": type(exc).__name__, "message": text, "where": _where(exc)}
+
+
+def _where(exc: BaseException) -> str:
+    ours = os.path.dirname(os.path.abspath(__file__))
+    library = (os.path.dirname(os.__file__), os.path.dirname(torch.__file__))
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = os.path.abspath(frame.filename)
+        if frame.filename.startswith("<") or path.startswith(library):
+            continue
+        if os.path.dirname(path) == ours and os.path.basename(path).startswith(
+            ("probe", "worker", "assignments", "candidates")
+        ):
+            continue
+        found = f"line {frame.lineno} of {os.path.basename(path)}: {(frame.line or '').strip()}"
+    return found[:MESSAGE_LIMIT]
 
 
 class Stages:

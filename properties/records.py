@@ -172,6 +172,9 @@ class CheckResult:
         got: what the implementation returned, as text (untrusted: escape it).
         degeneracy: the case's degeneracy measure.
         details: extra (name, value) pairs for report columns and plots.
+        diagnosis: codes of ``properties.diagnosis.CODES`` naming the confirmed
+            cause of a failure (``("unknown",)`` when none was confirmed); empty for
+            a check that did not fail, or that was never explained.
     """
 
     name: str
@@ -186,6 +189,7 @@ class CheckResult:
     got: str = ""
     degeneracy: float = math.nan
     details: tuple[tuple[str, Any], ...] = ()
+    diagnosis: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:

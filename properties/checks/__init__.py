@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from properties import probe
+from properties import causes, probe
 from properties.checks.common import HINTS, RTOL, Case, Observation, call_text
 from properties.checks.curves import judge_curve
 from properties.checks.maps import judge_map
@@ -76,8 +76,13 @@ def run(
     candidate: Callable[..., Any] | None = None,
     *,
     observe: Observe | None = None,
+    diagnose: bool = True,
 ) -> list[CheckResult]:
-    """Observe ``case`` and judge it: ``judge(case, observe(wire_for(case)))``.
+    """Observe ``case``, judge it, and explain what failed.
+
+    ``judge(case, observe(wire_for(case)))``, then ``causes.explain``: every
+    failing check gets the diagnosis its evidence confirms, from closed forms
+    and at most ``causes.BUDGET`` more calls of the same candidate.
 
     Args:
         case: the case to run.
@@ -85,15 +90,22 @@ def run(
             distance, tol)`` (maps), run in this process by ``probe.observe``.
         observe: instead of ``candidate``, what turns the request into an
             observation elsewhere (e.g. a grading worker's round trip).
+        diagnose: False: ``judge``'s results as they are (no extra calls).
 
     Returns:
-        ``judge``'s results.
+        ``judge``'s results, diagnosed.
 
     Raises:
         ValueError: unless exactly one of ``candidate`` and ``observe`` is given.
     """
     if (candidate is None) == (observe is None):
         raise ValueError("run(case, ...) needs exactly one of candidate= and observe=.")
+    if observe is None:
+
+        def observe(request: dict[str, Any]) -> Observation:
+            return probe.observe(request, candidate)
+
     wire = wire_for(case)
-    observation = probe.observe(wire, candidate) if observe is None else observe(wire)
-    return judge(case, observation)
+    observation = observe(wire)
+    results = judge(case, observation)
+    return causes.explain(case, wire, observation, results, observe) if diagnose else results

@@ -15,6 +15,7 @@ Tolerances (``error <= tol``), with ``eps`` the machine epsilon of the dtype
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,9 +104,52 @@ def call_text(case: Case) -> str:
 
 
 def error_text(error: dict[str, Any] | None) -> str:
+    """``Type: message (at line N of FILE: source)`` of a recorded exception."""
     if not error:
         return ""
-    return f"{error.get('type', 'Exception')}: {error.get('message', '')}"
+    text = f"{error.get('type', 'Exception')}: {error.get('message', '')}"
+    where = error.get("where")
+    return f"{text} (at {where})" if where else text
+
+
+#: Exception type -> what it usually means in this assignment (said as "usually").
+_EXCEPTION_ADVICE = {
+    "NameError": "a name is used before it is defined (a typo, or a missing import)",
+    "AttributeError": "an attribute or method that does not exist on that object",
+    "TypeError": "a function called with arguments of the wrong number or type",
+    "IndexError": "an index out of range (check the shapes: x may be 0-d or a vector)",
+    "RuntimeError": "torch refused an operation; its message names it (shapes, dtypes, "
+    "in-place changes of a tensor that requires grad)",
+    "ValueError": "a value torch or Python could not use; its message names it",
+    "ZeroDivisionError": "a division by zero",
+}
+
+
+def exception_advice(error: dict[str, Any] | None) -> str:
+    """What to do about an exception the code raised: about *that* exception only."""
+    kind = (error or {}).get("type", "")
+    where = (error or {}).get("where")
+    place = f" at {where}" if where else " (the traceback does not reach your file)"
+    usual = _EXCEPTION_ADVICE.get(kind)
+    meaning = f" {kind} usually means {usual}." if usual else ""
+    return f"The error was raised{place}.{meaning} Fix that error first: nothing else was checked."
+
+
+def fmt_pair(got: Any, want: Any) -> tuple[str, str]:
+    """``got`` and ``want`` printed with enough digits (6 to 17) to see where they differ."""
+    for digits in range(6, 18):
+        a, b = _fmt_digits(got, digits), _fmt_digits(want, digits)
+        if a != b:
+            return a, b
+    return _fmt_digits(got, 17), _fmt_digits(want, 17)
+
+
+def _fmt_digits(value: Any, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fmt_digits(v, digits) for v in value) + "]"
+    return str(value)
 
 
 class Judge:
@@ -159,14 +203,23 @@ class Judge:
         want: float,
         tol: float,
         fix: str,
+        *,
+        tol_text: str = "",
         **kwargs: Any,
     ) -> CheckResult:
+        """``|got - want| <= tol``; ``tol_text`` words the tolerance (its terms)."""
         error = abs(got - want) if math.isfinite(got) and math.isfinite(want) else math.inf
+        allowed = tol_text or f"{tol:.2g}"
+        shown_got, shown_want = fmt_pair(got, want)
         if error <= tol:
-            message = f"{what} = {got:.10g} matches {want:.10g} (error {error:.2g} <= {tol:.2g})."
+            message = (
+                f"{what} = {shown_got} matches {shown_want} (error {error:.2g} <= allowance "
+                f"{allowed})."
+            )
             return self.add(name, "pass", message, error=error, tol=tol, expected=want, got=got)
         message = (
-            f"{what} = {got:.10g}, expected {want:.10g}: error {error:.2g} > tol {tol:.2g}. {fix}"
+            f"{what} = {shown_got}, expected {shown_want}: error {error:.2g} > allowance "
+            f"{allowed}. {fix}"
         )
         return self.add(
             name, "fail", message, error=error, tol=tol, expected=want, got=got, **kwargs
@@ -177,6 +230,19 @@ class Judge:
 
 
 # ------------------------------------------------------------------------ shared checks
+
+
+#: Words that make an exception or a warning a relevant signal at F_y = 0.
+SINGULAR_WORDS = re.compile(
+    r"singular|invertib|degenera|ill[- ]?condition|rank[- ]?deficien|division by zero|"
+    r"divide by zero|zerodivision|vertical|F_y|dF/dy|jacobian",
+    re.IGNORECASE,
+)
+
+
+def relevant_signal(text: str) -> bool:
+    """Whether an exception or warning text says the Jacobian is singular or degenerate."""
+    return bool(SINGULAR_WORDS.search(text or ""))
 
 
 def eps(dtype: str) -> float:
@@ -242,7 +308,12 @@ def zero_start_grad(j: Judge, obs: Observation, key: str, start: str) -> None:
             name,
             "error",
             f"Calling with {start}.requires_grad=True failed: "
-            f"{error_text(obs[f'{key}_error'])}. Do not modify {start} in place.",
+            f"{error_text(obs[f'{key}_error'])}. "
+            + (
+                f"Do not modify {start} in place."
+                if re.search(r"in-place|inplace|leaf", str(obs[f"{key}_error"].get("message")))
+                else exception_advice(obs[f"{key}_error"])
+            ),
         )
         return
     value = obs.get(key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from properties import formulas
+from properties.checks import allowance
 from properties.checks.common import (
     BACKWARD_POINT_RTOL,
     GRAPH_SLACK,
@@ -22,7 +23,9 @@ from properties.checks.common import (
     call_text,
     eps,
     error_text,
+    exception_advice,
     fmt,
+    fmt_pair,
     gradcheck,
     max_abs,
     max_abs_diff,
@@ -42,7 +45,7 @@ def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
             "call",
             "error",
             f"{call_text(case)} raised {error_text(obs['call_error'])}. "
-            "It should iterate x <- f(a)(x) until distance(x, x_prev) <= tol.",
+            + exception_advice(obs["call_error"]),
         )
         return j.results
     sigma = max(case.sigma_min, 1e-12)
@@ -80,8 +83,12 @@ def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
         else None
     )
     jac = _jacobian(obs)
-    _map_formula(j, obs, case, at_x, jac, rtol)
-    _map_true(j, case, jac, rtol, sigma, at_x if x_err <= x_tol else None)
+    shift = 0.0
+    if at_x is not None:
+        radius = allowance.point_radius(case, residual, max(at_x.sigma_min, 1e-12))
+        shift = allowance.point_shift(case, x, radius)
+    _map_formula(j, obs, case, at_x, jac, rtol, shift)
+    _map_true(j, case, jac, rtol, sigma, at_x if x_err <= x_tol else None, shift)
     _map_upstream(j, obs, jac, at_x, rtol)
     _graph_growth(j, obs)
     _backward_points(j, obs, case, x)
@@ -134,6 +141,7 @@ def _map_formula(
     at_x: formulas.MapPoint | None,
     jac: list[list[float]] | None,
     rtol: dict[str, float],
+    shift: float,
 ) -> None:
     if "jacobian_error" in obs or jac is None:
         j.add(
@@ -148,14 +156,16 @@ def _map_formula(
         return
     want = at_x.dx_da
     sigma = max(at_x.sigma_min, 1e-12)
-    tol = rtol["formula"] * (1 + max_abs(want)) / sigma
+    allowed = allowance.map_formula(case, want, sigma, rtol["formula"], shift)
+    tol = allowed.total
     error = max_abs_diff(jac, want)
     details = (("dx_da", jac[0][0] if jac and jac[0] else math.nan), ("dx_da_at_returned_x", want))
     if error <= tol:
         j.add(
             "dx_da_formula",
             "pass",
-            f"dx/da matches (I - f_x)^-1 f_a at your x (error {error:.2g} <= {tol:.2g}).",
+            f"dx/da matches (I - f_x)^-1 f_a at your x (error {error:.2g} <= allowance "
+            f"{allowed.text()}).",
             error=error,
             tol=tol,
             expected=want,
@@ -166,8 +176,9 @@ def _map_formula(
     j.add(
         "dx_da_formula",
         "fail",
-        f"dx/da = {fmt(jac)}, but at your own x the implicit function theorem gives "
-        f"(I - f_x)^-1 f_a = {fmt(want)} (error {error:.2g} > tol {tol:.2g}).",
+        f"dx/da = {fmt_pair(jac, want)[0]}, but at your own x the implicit function theorem "
+        f"gives (I - f_x)^-1 f_a = {fmt_pair(jac, want)[1]} (error {error:.2g} > allowance "
+        f"{allowed.text()}).",
         error=error,
         tol=tol,
         expected=want,
@@ -209,6 +220,7 @@ def _map_true(
     rtol: dict[str, float],
     sigma: float,
     at_accepted_x: formulas.MapPoint | None,
+    shift: float,
 ) -> None:
     """dx/da against the true value at x*.
 
@@ -221,16 +233,17 @@ def _map_true(
         j.add("dx_da_true", "error", "No gradient to compare with the true dx/da.")
         return
     want = [[as_float(case.dx_da[i * case.k + c]) for c in range(case.k)] for i in range(case.m)]
-    tol = rtol["true"] * (1 + max_abs(want)) / sigma
+    root_shift = 0.0
     if at_accepted_x is not None:
-        shift = max_abs_diff(at_accepted_x.dx_da, want)
-        tol += shift if math.isfinite(shift) else 0.0
+        root_shift = max_abs_diff(at_accepted_x.dx_da, want)
+    allowed = allowance.map_true(want, sigma, rtol["true"], root_shift, shift)
+    tol = allowed.total
     error = max_abs_diff(jac, want)
     if error <= tol:
         j.add(
             "dx_da_true",
             "pass",
-            f"dx/da matches the true value (error {error:.2g} <= {tol:.2g}).",
+            f"dx/da matches the true value (error {error:.2g} <= allowance {allowed.text()}).",
             error=error,
             tol=tol,
             expected=want,
@@ -247,7 +260,8 @@ def _map_true(
     j.add(
         "dx_da_true",
         "fail",
-        f"dx/da = {fmt(jac)}, true value {fmt(want)}: error {error:.2g} > tol {tol:.2g}. {fix}",
+        f"dx/da = {fmt_pair(jac, want)[0]}, true value {fmt_pair(jac, want)[1]}: error "
+        f"{error:.2g} > allowance {allowed.text()}. {fix}",
         error=error,
         tol=tol,
         expected=want,

@@ -1,0 +1,338 @@
+"""Causes of failing checks, confirmed by evidence: ``explain(case, wire, obs, results, observe)``.
+
+A failing check gets diagnosis codes (``properties.diagnosis.CODES``) only from
+evidence that confirms them:
+
+- *measurements* that are the cause by definition (a wrong dtype, a mutated
+  input, a graph that grows with the iterations, ``f`` evaluated away from x*
+  in backward, a nonzero gradient to the start);
+- *closed-form alternatives* of known mistakes (the opposite sign, ``f_a``
+  alone, a truncated Neumann sum, the transposed or diagonal-only solve, the
+  derivatives at the start, swapped partials, ones instead of grad_output),
+  evaluated at the returned point and held against the observed numbers; an
+  alternative counts only where it is distinguishable from the right answer
+  (so no transposition is ever named for ``m = 1`` or a symmetric ``f_x``);
+- *counterfactual calls* of the same candidate (``observe``: in-process, or
+  the grader's worker), within ``budget`` calls per case: the same map with a
+  100x smaller ``tol`` — an error that shrinks with tol is inexactness, not a
+  wrong formula.
+
+A failure no evidence explains gets ``unknown`` and words that say so, with the
+measurements.  A failure on a case where another check already names the cause
+(the formula check, for the true-value, upstream, batch and float32 checks)
+says "same cause as ..." and carries that check's codes.  Deterministic: the
+experiments are fixed functions of the case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from properties import formulas
+from properties.alternatives import curve_alternatives, distance, map_alternatives, match
+from properties.diagnosis import CODES, check_codes
+from properties.experiments import (
+    BUDGET,
+    Context,
+    Finding,
+    Observe,
+    floats,
+    inexact,
+    map_formula_error,
+    upstream_error,
+    x_error,
+)
+from properties.records import CheckResult, CurveCase, MapCase
+
+Case = CurveCase | MapCase
+
+#: The checks whose causes this module looks for (a hint of theirs needs its evidence here).
+EXPLAINED = frozenset(
+    {
+        "call",
+        "shape_dtype",
+        "no_mutation",
+        "root",
+        "residual",
+        "x_star",
+        "dy_dx_formula",
+        "dx_da_formula",
+        "dy_dx_true",
+        "dx_da_true",
+        "upstream",
+        "batch",
+        "float32",
+        "gradcheck",
+        "graph_growth",
+        "backward_at_fixed_point",
+        "x0_grad",
+        "y0_grad",
+        "degenerate_behaviour",
+        "d2y_dx2",
+    }
+)
+
+
+def exception_finding(error: dict[str, Any] | None) -> Finding:
+    """An exception the code raised: ``signature`` when the call itself did not fit."""
+    error = error or {}
+    kind, text = str(error.get("type", "")), str(error.get("message", ""))
+    calling = kind == "TypeError" and re.search(
+        r"positional argument|keyword argument|takes \d+|missing \d+ required|not callable",
+        text,
+    )
+    where = error.get("where") or ""
+    evidence = f"{kind}: {text[:200]}" + (f" (at {where})" if where else "")
+    return Finding(("signature",) if calling else ("exception",), evidence)
+
+
+def _shape_dtype(result: CheckResult) -> Finding:
+    expected, got = result.expected.split(), result.got.split()
+    codes = []
+    if expected[:-1] != got[:-1]:
+        codes.append("shape")
+    if expected[-1:] != got[-1:]:
+        codes.append("dtype")
+    return Finding(tuple(codes) or ("unknown",))
+
+
+def _map_findings(ctx: Context) -> dict[str, Finding]:
+    case, failing = ctx.case, ctx.failing
+    assert isinstance(case, MapCase)
+    out: dict[str, Finding] = {}
+    if "graph_growth" in failing:
+        out["graph_growth"] = Finding(("unrolled",))
+    if "backward_at_fixed_point" in failing:
+        hint = failing["backward_at_fixed_point"].hint
+        out["backward_at_fixed_point"] = Finding(
+            ("at_start",) if "x0" in hint.split(":")[0] else ("backward_reiterates",)
+        )
+    if "x0_grad" in failing:
+        # Through n iterations x0 reaches x by rho**n: a tiny gradient is the loop's.
+        through_loop = failing["x0_grad"].hint.startswith("unrolled")
+        out["x0_grad"] = out.get(
+            "graph_growth", Finding(("unrolled",) if through_loop else ("gradient_to_start",))
+        )
+    for name in ("x_star", "residual"):
+        if name in failing:
+            shrank = inexact(ctx, lambda o: x_error(case, o), "inexact_forward", "x")
+            out[name] = shrank or Finding(
+                ("inexact_forward",),
+                "the returned x is not the fixed point, and with tol/100 it did not get "
+                "closer: the iteration does not stop on distance(x, x_prev) <= tol",
+            )
+    if "dx_da_formula" in failing:
+        out["dx_da_formula"] = _map_formula_finding(ctx, out)
+    gradient = out.get("dx_da_formula")
+    if "dx_da_true" in failing:
+        if gradient is not None:
+            out["dx_da_true"] = gradient
+        elif "x_star" in out:
+            out["dx_da_true"] = out["x_star"]
+    if "upstream" in failing:
+        result = failing["upstream"]
+        if result.hint.startswith("ignores grad_output"):
+            out["upstream"] = Finding(("ignores_upstream",))
+        elif gradient is not None:
+            out["upstream"] = gradient
+        else:
+            found = inexact(ctx, lambda o: upstream_error(o), "inexact_backward", "v^T dx/da")
+            if found is not None:
+                out["upstream"] = found
+    knock_on = gradient or out.get("upstream") or out.get("x_star")
+    if "gradcheck" in failing and knock_on is not None:
+        out["gradcheck"] = knock_on
+    return out
+
+
+def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
+    case, result = ctx.case, ctx.failing["dx_da_formula"]
+    assert isinstance(case, MapCase)
+    x, rows = floats(ctx.obs.get("x")), ctx.obs.get("jacobian")
+    if rows and len(x) == case.m and all(math.isfinite(v) for v in x):
+        point = formulas.map_point(case.f_source, case.a, x, case.scalar)
+        got = [floats(r) for r in rows]
+        alternatives = map_alternatives(point)
+        start = formulas.map_point(case.f_source, case.a, case.x0, case.scalar)
+        alternatives["at_start"] = start.dx_da
+        tol = result.tol if math.isfinite(result.tol) else 0.0
+        codes = match(got, point.dx_da, alternatives, tol)
+        if codes:
+            return Finding(codes)
+    if "graph_growth" in so_far:
+        return so_far["graph_growth"]
+    found = inexact(ctx, lambda o: map_formula_error(case, o), "inexact_backward", "dx/da")
+    return found or Finding((), _unknown(result))
+
+
+def _unknown(result: CheckResult) -> str:
+    return (
+        f"cause not identified: measured {result.got or 'nothing'} against "
+        f"{result.expected or 'the closed form'}; no known mistake and no experiment "
+        "explains the difference"
+    )
+
+
+def _curve_findings(ctx: Context) -> dict[str, Finding]:
+    case, obs, failing = ctx.case, ctx.obs, ctx.failing
+    assert isinstance(case, CurveCase)
+    out: dict[str, Finding] = {}
+    for name in ("root", "residual"):
+        if name in failing:
+            out[name] = Finding(("inexact_forward",))
+    if "y0_grad" in failing:
+        out["y0_grad"] = Finding(("gradient_to_start",))
+    if "degenerate_behaviour" in failing:
+        out["degenerate_behaviour"] = Finding(("no_degenerate_signal",))
+    if "dy_dx_formula" in failing:
+        result = failing["dy_dx_formula"]
+        y = floats([obs.get("y")])[0]
+        got = floats([obs.get("dy_dx")])[0]
+        codes: tuple[str, ...] = ()
+        if math.isfinite(y) and result.status == "fail":
+            point = formulas.curve_point(case.curve.source, case.x, y)
+            alternatives = {k: [[v]] for k, v in curve_alternatives(point).items()}
+            start = formulas.curve_point(case.curve.source, case.x, case.y0)
+            alternatives["at_start"] = [[start.dy_dx]]
+            tol = result.tol if math.isfinite(result.tol) else 0.0
+            codes = match([[got]], [[point.dy_dx]], alternatives, tol)
+        out["dy_dx_formula"] = Finding(codes, "" if codes else _unknown(result))
+    gradient = out.get("dy_dx_formula")
+    if "dy_dx_true" in failing:
+        if gradient is not None:
+            out["dy_dx_true"] = gradient
+        elif "root" in out:
+            out["dy_dx_true"] = out["root"]
+    if "upstream" in failing:
+        if failing["upstream"].hint.startswith("ignores grad_output"):
+            out["upstream"] = Finding(("ignores_upstream",))
+        elif gradient is not None:
+            out["upstream"] = gradient
+    if "batch" in failing and gradient is None:
+        gradient_of_batch = _curve_batch_finding(case, obs)
+        if gradient_of_batch is not None:
+            out["batch"] = gradient_of_batch
+    knock_on = gradient or out.get("root")
+    for name in ("batch", "float32", "gradcheck"):
+        if name in failing and name not in out and knock_on is not None:
+            out[name] = knock_on
+    return out
+
+
+def _curve_batch_finding(case: CurveCase, obs: dict[str, Any]) -> Finding | None:
+    """The known mistake every wrong gradient of the batch call shows, if one does."""
+    batch = obs.get("batch") or {}
+    found: set[tuple[str, ...]] = set()
+    for x_i, w_i, y_i, g_i in zip(
+        batch.get("x", []), batch.get("weights", []), batch.get("y", []), batch.get("grad", [])
+    ):
+        y, g, w = floats([y_i])[0], floats([g_i])[0], float(w_i)
+        if not (math.isfinite(y) and math.isfinite(g)) or w == 0:
+            return None
+        point = formulas.curve_point(case.curve.source, x_i, y)
+        want = [[w * point.dy_dx]]
+        if distance([[g]], want) <= 1e-6 * (1 + abs(want[0][0])):
+            continue
+        alternatives = {k: [[w * v]] for k, v in curve_alternatives(point).items()}
+        codes = match([[g]], want, alternatives, 0.0)
+        if not codes:
+            return None
+        found.add(codes)
+    return Finding(found.pop()) if len(found) == 1 else None
+
+
+def explain(
+    case: Case,
+    wire: dict[str, Any],
+    obs: dict[str, Any],
+    results: Sequence[CheckResult],
+    observe: Observe | None = None,
+    budget: int = BUDGET,
+) -> list[CheckResult]:
+    """``results`` with a diagnosis on every failing check (see the module docstring).
+
+    Args:
+        case: the case judged.
+        wire: what the candidate was given (``wire_for(case)``).
+        obs: what it did (``probe.observe``).
+        results: ``judge(case, obs)``.
+        observe: runs the candidate on another wire (the same process or worker),
+            for counterfactual calls; None: closed forms and measurements only.
+        budget: counterfactual calls allowed on this case.
+
+    Returns:
+        The same checks in the same order; a failing one has ``diagnosis`` set
+        (``("unknown",)`` when nothing confirmed a cause), its ``hint`` worded by
+        the codes, and the evidence appended to its message.
+    """
+    failing = {r.name: r for r in results if r.status in ("fail", "error")}
+    if not failing:
+        return list(results)
+    ctx = Context(case, wire, obs, failing, observe, budget)
+    kind = "map" if isinstance(case, MapCase) else "curve"
+    findings = _map_findings(ctx) if kind == "map" else _curve_findings(ctx)
+    if "call" in failing and "call_error" in obs:
+        findings["call"] = exception_finding(obs["call_error"])
+    if "shape_dtype" in failing:
+        findings["shape_dtype"] = _shape_dtype(failing["shape_dtype"])
+    if "no_mutation" in failing:
+        findings["no_mutation"] = Finding(("mutates_input",))
+    out = []
+    for result in results:
+        if result.name not in failing or result.diagnosis:
+            out.append(result)
+            continue
+        finding = findings.get(result.name)
+        if finding is None and result.status == "error":
+            error = next((v for k, v in obs.items() if k.endswith("_error")), None)
+            finding = exception_finding(error) if error else None
+        out.append(_worded(result, finding))
+    return out
+
+
+def _worded(result: CheckResult, finding: Finding | None) -> CheckResult:
+    if finding is None or not finding.codes:
+        evidence = finding.evidence if finding is not None else _unknown(result)
+        # Our own checks' hints are replaced by confirmed codes; a check this module
+        # does not know (another judge's) keeps the hint its judge gave.
+        hint = result.hint if result.name not in EXPLAINED else ""
+        return dataclasses.replace(
+            result,
+            diagnosis=("unknown",),
+            hint=hint,
+            message=f"{result.message} ({evidence}.)",
+        )
+    codes = check_codes(finding.codes)
+    hint = result.hint
+    if not hint or not _hint_agrees(hint, codes):
+        hint = "; ".join(CODES[c] for c in codes)
+    message = result.message
+    if finding.evidence:
+        message = f"{message} Evidence: {finding.evidence}."
+    return dataclasses.replace(result, diagnosis=codes, hint=hint, message=message)
+
+
+#: The hint wordings of ``properties.checks.HINTS`` each code agrees with.
+_AGREES = {
+    "sign": "opposite sign",
+    "missing_inverse": "forgot",
+    "transposed": "transposed",
+    "at_start": ("evaluated at the start", "Jacobian at x0"),
+    "swapped_partials": "inverted ratio",
+    "ignores_upstream": "ignores grad_output",
+    "unrolled": "unrolled",
+    "inexact_forward": ("inaccurate root", "inaccurate fixed point"),
+}
+
+
+def _hint_agrees(hint: str, codes: tuple[str, ...]) -> bool:
+    """Whether the judge's own hint names one of ``codes`` (else the codes' words win)."""
+    for code in codes:
+        words = _AGREES.get(code, ())
+        if hint.startswith(words if isinstance(words, tuple) else (words,)):
+            return True
+    return False

@@ -1,0 +1,123 @@
+"""Counterfactual calls of the candidate, and what their results confirm.
+
+A ``Context`` holds one case under explanation: the request the candidate was
+given, what it did, its failing checks and an ``observe`` that runs the same
+candidate on another request (in this process, or in the grader's worker).
+``inexact`` is the experiment: the same map with a 100x smaller ``tol``; an
+error that falls by ``SHRINK`` or more with it is inexactness, not a wrong
+formula.  At most ``BUDGET`` extra calls per case, deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from properties import formulas
+from properties.alternatives import distance
+from properties.records import CheckResult, CurveCase, MapCase
+
+Case = CurveCase | MapCase
+Observe = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+#: Extra calls of the candidate per case, at most.
+BUDGET = 1
+#: An error that falls by this factor when tol falls 100x "shrinks with tol".
+SHRINK = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """Codes and the evidence sentences that confirm them (codes empty: not identified)."""
+
+    codes: tuple[str, ...]
+    evidence: str = ""
+
+
+# ----------------------------------------------------------------------- findings
+
+
+@dataclasses.dataclass
+class Context:
+    """One case under explanation: the base observation and the experiments run so far."""
+
+    case: Case
+    wire: dict[str, Any]
+    obs: dict[str, Any]
+    failing: dict[str, CheckResult]
+    observe: Observe | None
+    budget: int
+    tighter: dict[str, Any] | None = None
+    tried: bool = False
+
+    def with_smaller_tol(self) -> dict[str, Any] | None:
+        """The same call with tol / 100 (maps only; one call, cached), or None."""
+        if not self.tried and self.observe is not None and self.budget > 0:
+            self.tried = True
+            if isinstance(self.case, MapCase) and "tol" in self.wire:
+                wire = dict(self.wire, tol=float(self.wire["tol"]) / 100, skip=["gradcheck"])
+                try:
+                    self.tighter = self.observe(wire)
+                except Exception:  # noqa: BLE001 - an experiment that fails proves nothing
+                    self.tighter = None
+        return self.tighter
+
+
+def floats(values: Any) -> list[float]:
+    out = []
+    for v in values or []:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(math.nan)
+    return out
+
+
+def map_formula_error(case: MapCase, obs: dict[str, Any]) -> float:
+    """``|dx/da - (I - f_x)^-1 f_a|`` at the returned x of ``obs`` (inf if unreadable)."""
+    x, rows = floats(obs.get("x")), obs.get("jacobian")
+    if len(x) != case.m or not rows or not all(math.isfinite(v) for v in x):
+        return math.inf
+    point = formulas.map_point(case.f_source, case.a, x, case.scalar)
+    return distance([floats(r) for r in rows], point.dx_da)
+
+
+def x_error(case: MapCase, obs: dict[str, Any]) -> float:
+    x, true = floats(obs.get("x")), [float(v) for v in case.x_star]
+    if len(x) != len(true):
+        return math.inf
+    err = max(abs(a - b) for a, b in zip(x, true))
+    return err if math.isfinite(err) else math.inf
+
+
+def shrinks(before: float, after: float) -> bool:
+    return math.isfinite(before) and math.isfinite(after) and after * SHRINK <= before
+
+
+def inexact(
+    ctx: Context, error: Callable[[dict[str, Any]], float], code: str, what: str
+) -> Finding | None:
+    """``code`` when the error measured by ``error`` shrinks with a 100x smaller tol."""
+    tighter = ctx.with_smaller_tol()
+    if tighter is None or "call_error" in tighter:
+        return None
+    before, after = error(ctx.obs), error(tighter)
+    if shrinks(before, after):
+        return Finding(
+            (code,),
+            f"with tol/100 the error of {what} went from {before:.2g} to {after:.2g}: "
+            "it shrinks with the tolerance",
+        )
+    return None
+
+
+def upstream_error(obs: dict[str, Any]) -> float:
+    rows, v, got = obs.get("jacobian"), floats(obs.get("weights")), floats(obs.get("vjp"))
+    if not rows or len(v) != len(rows):
+        return math.inf
+    J = [floats(r) for r in rows]
+    want = [sum(v[i] * J[i][c] for i in range(len(J))) for c in range(len(J[0]))]
+    return distance([got], [want])
