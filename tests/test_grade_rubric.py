@@ -191,7 +191,12 @@ def test_gradescope_results_format() -> None:
         "output",
         "output_format",
         "visibility",
+        "extra_data",
     }
+    assert test["extra_data"]["diagnosis"] == list(
+        next(s for s in _graded().items if s.item.points == 10).diagnosis
+    )
+    assert set(payload["extra_data"]) == {"signals", "diagnosis"}
     assert test["status"] == "failed"
     assert "Likely mistake: <b>sign</b>" in test["output"]
     json.dumps(payload, allow_nan=False)
@@ -254,7 +259,8 @@ TORCH_OOM = (
 )
 
 #: The judge's advice after a real exception, per assignment.
-ADVICE = {"fixed_point": "It should iterate", "implicit": "It should return y"}
+#: An exception gets advice about that exception (issue #10), never about iterating.
+ADVICE = {"fixed_point": "ValueError usually means", "implicit": "ValueError usually means"}
 
 
 @pytest.mark.parametrize("assignment", rubric.ASSIGNMENTS)

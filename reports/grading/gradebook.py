@@ -19,6 +19,7 @@ import io
 import math
 from collections.abc import Sequence
 
+from properties.diagnosis import SIGNALS
 from reports import columns, details, summary
 from reports.outcomes import CaseOutcome
 
@@ -27,7 +28,7 @@ from . import rubric as rubric_mod
 from .graded import Graded
 from .rubric import ItemScore
 
-CSV_COLUMNS = ("submission", "assignment", "score", "max_score", "status")
+CSV_COLUMNS = ("submission", "assignment", "score", "max_score", "status", "diagnosis", "signals")
 MAX_PASSING_ROWS = 40
 MAX_PLOTS = 6
 OUTPUT_SHOWN = 8192
@@ -95,6 +96,7 @@ def to_csv(graded: Sequence[Graded]) -> str:
         by_name = {s.item.name: _num(s.score) for s in g.items}
         writer.writerow(
             [g.name, g.assignment, _num(g.score), _num(g.max_score), g.status]
+            + [" ".join(g.diagnosis), " ".join(g.signals)]
             + [by_name.get(name, "") for name in items]
         )
     return buffer.getvalue()
@@ -117,6 +119,8 @@ def to_html(graded: Sequence[Graded]) -> str:
             f'<td class="num" data-key="{g.max_score}">{_num(g.max_score)}</td>'
             f"<td>{_e(g.status)}</td>"
             f"<td>{_e(worst)}</td>"
+            f"<td>{_e(' '.join(g.diagnosis) or '—')}</td>"
+            f"<td>{_e(' '.join(g.signals) or '—')}</td>"
             f"<td>{_e(_explored(g))}</td>"
             "</tr>"
         )
@@ -127,7 +131,8 @@ def to_html(graded: Sequence[Graded]) -> str:
         f"<p>{len(graded)} submissions. Click a column to sort; click a name for its report.</p>"
         '<table class="iv-grid iv-sortable" id="gradebook"><thead><tr>'
         "<th>submission</th><th>assignment</th><th>score</th><th>max</th><th>status</th>"
-        "<th>points lost on</th><th>exploration (not scored)</th></tr></thead>"
+        "<th>points lost on</th><th>diagnosis</th><th>run signals</th>"
+        "<th>exploration (not scored)</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         + "".join(f'<p class="iv-note">{_e(n)}</p>' for n in notes)
         + f"{_SORT_SCRIPT}</body></html>"
@@ -162,6 +167,12 @@ def student_report(g: Graded) -> str:
         f'<p class="iv-score">Score: {_num(g.score)} / {_num(g.max_score)} '
         f'<span class="iv-note">({_e(g.status)})</span></p>',
     ]
+    if g.signals:
+        parts.append(
+            "<p class='iv-note'><b>Observed while running</b> (reported, whatever the score): "
+            + "; ".join(f"<code>{_e(k)}</code>: {_e(SIGNALS[k])}" for k in g.signals)
+            + ".</p>"
+        )
     if g.load_error is not None:
         parts.append(
             '<div class="iv-load"><b>The file could not be graded: '
@@ -201,8 +212,21 @@ def _items_table(items: Sequence[ItemScore]) -> str:
                 f"{_e(first.message)}<br/><span class='iv-note'>smallest failing case: "
                 f"<code>{_e(first.case)}</code>{_e(measured)}</span>"
             )
-        if s.hint:
+        if s.same_as:
+            feedback += (
+                f"<br/><span class='iv-hint'><b>Same cause as</b> <code>{_e(s.same_as)}</code> "
+                "(fix that one first)</span>"
+            )
+        elif s.hint:
             feedback += f"<br/><span class='iv-hint'><b>Likely mistake:</b> {_e(s.hint)}</span>"
+        elif s.diagnosis == ("unknown",):
+            feedback += (
+                "<br/><span class='iv-hint'><b>Cause not identified</b>: see the "
+                "measurements.</span>"
+            )
+        if s.diagnosis:
+            codes = " ".join(f"<code>{_e(c)}</code>" for c in s.diagnosis)
+            feedback += f"<br/><span class='iv-note'>diagnosis: {codes}</span>"
         if s.degenerate:
             feedback += (
                 f"<br/><span class='iv-note'>{s.degenerate} degenerate case(s) reported "

@@ -60,6 +60,32 @@ class Graded:
         return self.rubric.max_score
 
     @property
+    def signals(self) -> tuple[str, ...]:
+        """Run-level observations (``properties.diagnosis.SIGNALS``), shown whatever the score.
+
+        ``output_flood``: it printed more than the grader keeps; ``wrote_files``;
+        ``tampering``: it replaced torch's or the grader's functions; ``timeout``,
+        ``crash``, ``memory``: a call that did not return, a process that died, an
+        allocation that failed.
+        """
+        notes = {c.note for c in self.cases if not c.ran}
+        found = {
+            "output_flood": self.output_total > len(self.output.encode("utf-8", "replace")),
+            "wrote_files": bool(self.files),
+            "tampering": bool(self.tampered),
+            "timeout": bool(notes & {"timeout", "not run"}) or self.status == "timeout at import",
+            "crash": "crashed" in notes or self.status == "crashed at import",
+            "memory": "out of memory" in notes,
+        }
+        return tuple(name for name, seen in found.items() if seen)
+
+    @property
+    def diagnosis(self) -> tuple[str, ...]:
+        """The codes of every item that lost points, in rubric order (repeats dropped)."""
+        codes = [c for s in self.items if s.score < s.item.points for c in s.diagnosis]
+        return tuple(dict.fromkeys(codes))
+
+    @property
     def slug(self) -> str:
         """A folder name for this submission's outputs."""
         return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)

@@ -29,19 +29,26 @@ def results(graded: Graded) -> dict[str, Any]:
             first = s.failures[0]
             lines.append(f"Smallest failing case: {first.case}")
             lines.append(first.message)
-        if s.hint:
+        if s.status == "not measured":
+            lines = ["Not measured: no case of the set looks at this item."]
+        if s.same_as:
+            lines.append(f"Same cause as {s.same_as}: {', '.join(s.diagnosis)}.")
+        elif s.hint:
             lines.append(f"Likely mistake: {s.hint}")
-        tests.append(
-            {
-                "name": f"{s.item.title} ({s.item.name})",
-                "score": s.score,
-                "max_score": s.item.points,
-                "status": "passed" if s.status == "pass" else "failed",
-                "output": "\n".join(lines),
-                "output_format": "text",
-                "visibility": s.item.visibility,
-            }
-        )
+        elif s.diagnosis == ("unknown",):
+            lines.append("Cause not identified: see the measurements above.")
+        test: dict[str, Any] = {
+            "name": f"{s.item.title} ({s.item.name})",
+            "score": s.score,
+            "max_score": s.item.points,
+            "output": "\n".join(lines),
+            "output_format": "text",
+            "visibility": s.item.visibility,
+            "extra_data": {"diagnosis": list(s.diagnosis), "same_as": s.same_as},
+        }
+        if s.status != "not measured":
+            test["status"] = "passed" if s.status == "pass" else "failed"
+        tests.append(test)
     if graded.exploration is not None:
         found = graded.exploration.result is not None
         tests.append(
@@ -64,8 +71,11 @@ def results(graded: Graded) -> dict[str, Any]:
     output.extend(
         line[0].upper() + line[1:] + "." for line in rubric_mod.tampering_text(graded.tampered)
     )
+    if graded.signals:
+        output.append("Observed while running: " + ", ".join(graded.signals) + ".")
     return {
         "score": graded.score,
+        "extra_data": {"signals": list(graded.signals), "diagnosis": list(graded.diagnosis)},
         "output": "\n\n".join(output),
         "output_format": "text",
         "visibility": "visible",

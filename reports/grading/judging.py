@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from properties import checks, frozen
+from properties import causes, checks, frozen
 from properties.records import CheckResult, CurveCase, MapCase
 
 from .explore import SYMBOLIC_LOCK
@@ -79,6 +79,21 @@ NOT_RUN_TEXT = {
 }
 
 
+#: The diagnosis code of a case the code did not run to a value, per note.
+NOT_RUN_CODE = {
+    "timeout": "timeout",
+    "not run": "timeout",
+    "crashed": "crash",
+    "out of memory": "memory",
+    "raised": "exception",
+    **dict.fromkeys(LOAD_STATUSES.values(), "exception"),
+    LOAD_STATUSES.get("missing", "missing function"): "signature",
+    LOAD_STATUSES.get("timeout", "timeout at import"): "timeout",
+    LOAD_STATUSES.get("crash", "crashed at import"): "crash",
+    TAMPERED: "tampering",
+}
+
+
 def not_run_check(case: Case, kind: str, detail: str) -> CheckResult:
     """The "call" error of a case the code did not run to a value (``NOT_RUN_TEXT``)."""
     template = NOT_RUN_TEXT.get(kind, "{call} was not run on this case ({kind}): {detail}.")
@@ -90,6 +105,7 @@ def not_run_check(case: Case, kind: str, detail: str) -> CheckResult:
         case=case.text(),
         message=template.format(call=checks.call_text(case), kind=kind, detail=detail),
         degeneracy=float(case.degeneracy),
+        diagnosis=(NOT_RUN_CODE.get(kind, "exception"),),
     )
 
 
@@ -114,6 +130,32 @@ def judge_safely(judge: Judge, case: Case, observation: dict[str, Any]) -> tuple
         )
 
 
+def explain_safely(
+    worker: Worker, case: Case, observation: dict[str, Any], results: tuple[CheckResult, ...]
+) -> tuple[CheckResult, ...]:
+    """``causes.explain`` with counterfactual calls in the same ``worker`` (never raises).
+
+    The closed forms hold ``SYMBOLIC_LOCK``; a call of the worker releases it while
+    it waits, so other submissions' judging goes on meanwhile.
+    """
+
+    def observe(wire: dict[str, Any]) -> dict[str, Any]:
+        SYMBOLIC_LOCK.release()
+        try:
+            reply = worker.observe(wire)
+        finally:
+            SYMBOLIC_LOCK.acquire()
+        if reply.status != "ok" or reply.observation is None:
+            raise RuntimeError(f"the experiment did not run: {reply.status}")
+        return reply.observation
+
+    try:
+        with SYMBOLIC_LOCK:
+            return tuple(causes.explain(case, wire_of(case), observation, results, observe))
+    except Exception:  # noqa: BLE001 - an explanation must never cost the score
+        return results
+
+
 def not_run(case: Case, kind: str, detail: str) -> CaseResult:
     """A case the code did not run to a value: never judged, worded by ``kind``."""
     return CaseResult(case, (not_run_check(case, kind, detail),), ran=False, note=kind)
@@ -129,6 +171,7 @@ def run_case(worker: Worker, case: Case, judge: Judge) -> tuple[CaseResult, Repl
             return not_run(case, "out of memory", f"the worker's limit is {limit}"), reply
         ran = "call_error" not in observation
         checks = judge_safely(judge, case, observation)
+        checks = explain_safely(worker, case, observation, checks)
         return CaseResult(case, checks, ran=ran, note="" if ran else "raised"), reply
     note = {"timeout": "timeout", "crashed": "crashed"}.get(reply.status, "raised")
     return not_run(case, note, reply.message), reply

@@ -5,8 +5,12 @@ wants, the cases it looks at (family, dtype, scalar or vector).  On every
 selected case that is not flagged degenerate, the item *passes* when each of
 its checks recorded on that case passed; a case where the submission could not
 be run at all (timeout, crash, exception) counts as a failure of every item
-that selects it.  The item's score is its points times the fraction of passing
-cases (``scoring = "fraction"``) or all or nothing (``scoring = "all"``).
+that selects it, and that case only.  The item's score is its points times the
+fraction of passing cases (``scoring = "fraction"``, the default), all or
+nothing (``scoring = "all"``), or all when at least ``threshold`` of its cases
+pass and the fraction otherwise (``scoring = "threshold"``); an item may set its
+own ``scoring`` (and ``threshold``).  An item with no case to look at is "not
+measured", never failed.
 
 Format (``reports/grading/rubric_fixed_point.toml`` is the default of its assignment)::
 
@@ -22,6 +26,8 @@ Format (``reports/grading/rubric_fixed_point.toml`` is the default of its assign
     checks = ["dx_da_true", "dx_da_formula"]
     visibility = "visible"        # Gradescope: visible, hidden, after_due_date, after_published
     dtype = "float64"             # optional selectors: dtype, shape, families, degenerate
+    scoring = "threshold"         # optional: this item's own scoring
+    threshold = 0.9               # with "threshold": full points from 90 % of the cases
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from properties.records import CheckResult, CurveCase, MapCase
 from .records import CaseResult
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-SCORINGS = ("fraction", "all")
+SCORINGS = ("fraction", "all", "threshold")
 HERE = Path(__file__).parent
 
 
@@ -66,6 +72,9 @@ class Item:
         shape: only "scalar" or "vector" cases, or None for all.
         families: only cases of these families, or () for all.
         degenerate: also look at degenerate cases (for behaviour-at-degenerate checks).
+        scoring: this item's own scoring (None: the rubric's).
+        threshold: with ``scoring = "threshold"``, the fraction of cases that earns
+            full points.
     """
 
     name: str
@@ -77,6 +86,8 @@ class Item:
     shape: str | None = None
     families: tuple[str, ...] = ()
     degenerate: bool = False
+    scoring: str | None = None
+    threshold: float = 1.0
 
     def selects(self, case: CurveCase | MapCase) -> bool:
         """Whether this item looks at ``case``."""
@@ -119,6 +130,9 @@ class ItemScore:
         degenerate: selected cases flagged degenerate (reported, not counted).
         failures: the failing checks, smallest case first (cases not tried last).
         hint: the most common hint among the failures ("" when none).
+        diagnosis: the failures' diagnosis codes, most common first.
+        same_as: the name of an earlier failing item whose causes explain every
+            cause of this one ("" when none): its failure is a knock-on.
     """
 
     item: Item
@@ -128,6 +142,8 @@ class ItemScore:
     degenerate: int
     failures: tuple[CheckResult, ...]
     hint: str
+    diagnosis: tuple[str, ...] = ()
+    same_as: str = ""
 
     @property
     def status(self) -> str:
@@ -188,7 +204,18 @@ def parse(data: dict[str, Any], source: str = "") -> Rubric:
     return Rubric(assignment, items, scoring, deadline, max_timeouts, source)
 
 
-_ITEM_KEYS = {"title", "points", "checks", "visibility", "dtype", "shape", "families", "degenerate"}
+_ITEM_KEYS = {
+    "title",
+    "points",
+    "checks",
+    "visibility",
+    "dtype",
+    "shape",
+    "families",
+    "degenerate",
+    "scoring",
+    "threshold",
+}
 
 
 def _item(name: str, spec: dict[str, Any]) -> Item:
@@ -212,6 +239,12 @@ def _item(name: str, spec: dict[str, Any]) -> Item:
     dtype = spec.get("dtype")
     if dtype not in (None, "float64", "float32"):
         raise RubricError(f"[items.{name}] dtype={dtype!r} must be 'float64' or 'float32'.")
+    scoring = spec.get("scoring")
+    if scoring not in (None, *SCORINGS):
+        raise RubricError(f"[items.{name}] scoring={scoring!r} must be one of {SCORINGS}.")
+    threshold = float(spec.get("threshold", 1.0))
+    if not 0 < threshold <= 1:
+        raise RubricError(f"[items.{name}] threshold={threshold} must be in (0, 1].")
     return Item(
         name=name,
         title=str(spec.get("title", name)),
@@ -222,12 +255,29 @@ def _item(name: str, spec: dict[str, Any]) -> Item:
         shape=shape,
         families=tuple(spec.get("families", ())),
         degenerate=bool(spec.get("degenerate", False)),
+        scoring=scoring,
+        threshold=threshold,
     )
 
 
 def score(rubric: Rubric, results: Sequence[CaseResult]) -> list[ItemScore]:
-    """Score every item of ``rubric`` on the graded cases."""
-    return [score_item(item, rubric.scoring, results) for item in rubric.items]
+    """Score every item of ``rubric`` on the graded cases (knock-ons marked ``same_as``)."""
+    scores = [score_item(item, item.scoring or rubric.scoring, results) for item in rubric.items]
+    out: list[ItemScore] = []
+    for s in scores:
+        causes = set(s.diagnosis) - {"unknown"}
+        earlier = next(
+            (
+                e
+                for e in out
+                if e.status == "fail" and e.item.points > 0 and causes <= set(e.diagnosis)
+            ),
+            None,
+        )
+        if s.status == "fail" and causes and earlier is not None:
+            s = dataclasses.replace(s, same_as=earlier.item.name)
+        out.append(s)
+    return out
 
 
 def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemScore:
@@ -258,11 +308,15 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
         earned = 0.0
     elif scoring == "all":
         earned = item.points if passed == counted else 0.0
+    elif scoring == "threshold" and passed >= item.threshold * counted:
+        earned = item.points
     else:
         earned = round(item.points * passed / counted, 2)
     failures.sort(key=lambda pair: (pair[0], *_smallest(pair[1])))
     checks = tuple(check for _, check in failures)
-    return ItemScore(item, earned, passed, counted, degenerate, checks, _hint(checks))
+    return ItemScore(
+        item, earned, passed, counted, degenerate, checks, _hint(checks), _diagnosis(checks)
+    )
 
 
 def case_verdict(item: Item, result: CaseResult) -> tuple[bool | None, list[CheckResult]]:
@@ -287,6 +341,13 @@ def case_verdict(item: Item, result: CaseResult) -> tuple[bool | None, list[Chec
 
 def _smallest(check: CheckResult) -> tuple[int, str, str]:
     return (len(check.case), check.case, check.name)
+
+
+def _diagnosis(failures: Sequence[CheckResult]) -> tuple[str, ...]:
+    """Every code of ``failures``, most common first (ties: first seen)."""
+    counts = collections.Counter(code for c in failures for code in c.diagnosis)
+    order = list(dict.fromkeys(code for c in failures for code in c.diagnosis))
+    return tuple(sorted(order, key=lambda code: (-counts[code], order.index(code))))
 
 
 def _hint(failures: Sequence[CheckResult]) -> str:
