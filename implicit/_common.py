@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch._C import _functorch
 
 if TYPE_CHECKING:
     from ._compiled import Compiled
@@ -70,6 +71,16 @@ def any_(mask: torch.Tensor) -> bool:
 def all_(mask: torch.Tensor) -> bool:
     """``mask.all()``, like ``any_``."""
     return mask.numel() == 0 or bool(mask.view(torch.uint8).min())
+
+
+def is_batched(value: torch.Tensor) -> bool:
+    """Whether ``value`` is batched by a ``torch.func.vmap`` at some level: its
+    values then cannot steer Python (no ``bool()``, no ``.item()``)."""
+    while _functorch.is_functorch_wrapped_tensor(value):
+        if _functorch.is_batchedtensor(value):
+            return True
+        value = _functorch.get_unwrapped(value)
+    return False
 
 
 def per_problem(mask: torch.Tensor, event_ndim: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ Shapes: ``y0`` is ``batch_shape + event_shape``; ``RootInfo``'s fields are
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -22,9 +23,9 @@ from typing import Any
 import torch
 
 from ._common import Fn, RootInfo, Spec, Tensors, any_, as_tuple
-from ._compiled import Fused, compiled_change, compiled_for, compiled_start
+from ._compiled import Compiled, Fused, compiled_change, compiled_for, compiled_start
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
-from ._function import ImplicitFunction
+from ._function import apply
 from ._lbfgs import lbfgs
 from ._linear import jacobian, split
 from ._newton import newton
@@ -139,19 +140,45 @@ def root_find(
     what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
     scalar = math.prod(split(y0.shape, event_ndim)[1]) == 1
     compiled = compiled_for(F) if compile and scalar and method == "newton" else None
+    solver = _Solver(F, tuple_x, event_ndim, method, tol, max_iter, singular_tol, on_failure)
+    spec = Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what, compiled)
+    y, *diagnostics = apply(spec, dataclasses.replace(solver, compiled=compiled), y0, xs)
+    return (y, RootInfo(*diagnostics[:5])) if return_info else y
 
-    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+
+@dataclasses.dataclass(frozen=True)
+class _Solver:
+    """``root_find``'s forward for one ``F``: ``(y0, xs) -> (y, RootInfo, scale)``,
+    failure policy applied.  ``batched(F)`` is the same solver for another ``F``
+    (the Function's vmap rule passes ``F`` vmapped over a new batch dimension)."""
+
+    F: Fn
+    tuple_x: bool
+    event_ndim: int
+    method: str
+    tol: float
+    max_iter: int
+    singular_tol: float
+    on_failure: str
+    compiled: Compiled | None = None
+
+    def batched(self, F: Fn) -> _Solver:
+        return dataclasses.replace(self, F=F, compiled=None)
+
+    def __call__(self, y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+        F, tuple_x, event_ndim, compiled = self.F, self.tuple_x, self.event_ndim, self.compiled
+
         def G(y: torch.Tensor) -> torch.Tensor:
             return F(xs if tuple_x else xs[0], y)
 
         if compiled is None:
             start = _validate(G, y0, event_ndim)
-            y_star, stats = _METHODS[method](G, y0, start, event_ndim, tol, max_iter)
+            y_star, stats = _METHODS[self.method](G, y0, start, event_ndim, self.tol, self.max_iter)
         else:
             fused = Fused(compiled, F, tuple_x, xs, event_ndim)
             validate = functools.partial(_validate, G, y0, event_ndim)
             start = compiled_start(fused.value_and_jacobian, validate, y0)
-            y_star, stats = newton(G, y0, start, event_ndim, tol, max_iter, fused=fused)
+            y_star, stats = newton(G, y0, start, event_ndim, self.tol, self.max_iter, fused=fused)
         singular, scale = singular_at_solution(
             lambda xs, y: F(xs if tuple_x else xs[0], y),
             G,
@@ -159,7 +186,7 @@ def root_find(
             y_star,
             stats,
             event_ndim,
-            singular_tol,
+            self.singular_tol,
             change_of=None if compiled is None else compiled_change(compiled, F, tuple_x),
         )
         info = RootInfo(
@@ -169,12 +196,9 @@ def root_find(
             sigma_min=stats["sigma_min"],
             singular=stats["broken"] | singular,
         )
-        y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
+        what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
+        y_star = _apply_policy(y_star, info, what, event_ndim, self.max_iter, self.on_failure)
         return y_star, info, scale
-
-    spec = Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what, compiled)
-    y, *diagnostics = ImplicitFunction.apply(spec, solver, y0, *xs)
-    return (y, RootInfo(*diagnostics[:5])) if return_info else y
 
 
 def _validate(

@@ -21,14 +21,27 @@ from typing import Any
 
 import torch
 
-from ._common import Spec, all_, any_, max_abs, per_problem
+from ._common import Spec, all_, any_, is_batched, max_abs, per_problem
 from ._errors import SingularJacobianError, fail
 from ._linear import jacobian, singular_values, split
 
 
 def check_singular(spec: Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
     """Raise, or warn and return the mask of problems whose ``F_y`` is singular
-    (None when there are none)."""
+    (None when there are none).
+
+    Under ``vmap`` of a derivative (``J`` batched: ``vmap(grad(...))``,
+    ``hessian`` inside ``vmap``) a value cannot raise: the mask is returned and
+    those problems get NaN.  The forward already applied the policy at this
+    ``y``; this is the check that ``F`` did not change meaning since.
+    """
+    if is_batched(J) or is_batched(scale):
+        if J.shape[-1] == 1:
+            sigma_min = J[..., 0, 0].abs()
+        else:
+            finite = torch.isfinite(J).flatten(-2).all(-1)[..., None, None]
+            sigma_min = torch.linalg.svdvals(torch.where(finite, J, 0.0))[..., -1]
+        return ~(sigma_min > spec.singular_tol * scale)
     sigma_min, _ = singular_values(J)
     # NaN compares False: a non-finite sigma_min counts as singular too.
     regular = sigma_min > spec.singular_tol * scale
