@@ -194,10 +194,12 @@ class _Solver:
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | singular,
+            singular=stats["broken"] | singular,  # (singular: converged ones only)
         )
         what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
-        y_star = _apply_policy(y_star, info, what, event_ndim, self.max_iter, self.on_failure)
+        y_star = _apply_policy(
+            y_star, info, stats, what, event_ndim, self.max_iter, self.on_failure
+        )
         return y_star, info, scale
 
 
@@ -225,8 +227,17 @@ def _validate(
 
 
 def _apply_policy(
-    y: torch.Tensor, info: RootInfo, what: str, event_ndim: int, max_iter: int, on_failure: str
+    y: torch.Tensor,
+    info: RootInfo,
+    stats: dict[str, Any],
+    what: str,
+    event_ndim: int,
+    max_iter: int,
+    on_failure: str,
 ) -> torch.Tensor:
+    """Raise (or warn and put NaN) for each failed problem, naming the real cause:
+    a singular ``F_y`` at a solution; ``F`` NaN/inf at an iterate; ``F_y`` singular
+    at an iterate that is not a root; no convergence within ``max_iter``."""
     if not any_(info.singular | ~info.converged):
         return y
     fail(
@@ -238,18 +249,38 @@ def _apply_policy(
         "not differentiable there; move x away from it, or try another y0.",
         on_failure,
     )
-    not_converged = ~info.converged & ~info.singular
+    failed_at = stats["failed_at"]
+    nonfinite = stats["nonfinite"] & ~info.singular
+    fail(
+        NonConvergenceError,
+        nonfinite,
+        failed_at,
+        "iterate at which F(x, y) returned NaN or inf (0 = y0)",
+        "y left F's domain or F overflowed there: start inside the domain (y0), or make "
+        "F finite along the way (e.g. clamp its argument).",
+        on_failure,
+    )
+    stuck = stats["stuck"] & ~info.singular & ~nonfinite
+    fail(
+        NonConvergenceError,
+        stuck,
+        info.residual,
+        "residual max|F| at an iterate where F_y is singular",
+        "Newton cannot step from a point where F_y = 0 that is not a root: try another "
+        "y0, and check that F(x, .) has a real root near it.",
+        on_failure,
+    )
+    not_converged = ~info.converged & ~info.singular & ~nonfinite & ~stuck
     fail(
         NonConvergenceError,
         not_converged,
         info.residual,
         f"residual max|F| after {max_iter} iterations",
-        "Raise max_iter, start closer to the root (y0), or check that F(x, .) has a root near y0.",
+        "Raise max_iter, start closer to the root (y0), or check that F(x, .) has a real "
+        "root near y0 (the residual does not fall to 0).",
         on_failure,
     )
-    failed = info.singular | not_converged
-    if not bool(failed.any()):
-        return y
+    failed = info.singular | ~info.converged
     mask = failed.reshape(tuple(failed.shape) + (1,) * event_ndim)
     return torch.where(mask, torch.full_like(y, math.nan), y)
 
