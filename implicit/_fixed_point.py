@@ -84,7 +84,7 @@ def _anderson(
         dX, dG = X.diff(dim=-1), G.diff(dim=-1)
         A = dG.mT @ dG  # (B, h-1, h-1)
         damping = ridge * (A.diagonal(dim1=-2, dim2=-1).abs().amax(-1) + 1)
-        A = A + damping[:, None, None] * torch.eye(A.shape[-1], dtype=A.dtype)
+        A = A + damping[:, None, None] * torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
         gamma = torch.linalg.solve(A, dG.mT @ G[..., -1:])  # (B, h-1, 1)
         x_new = X[..., -1] + G[..., -1] - ((dX + dG) @ gamma)[..., 0]
         if not bool(torch.isfinite(x_new).all()):

@@ -39,6 +39,21 @@ def default_tol(dtype: torch.dtype) -> float:
     return 64 * torch.finfo(dtype).eps
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> torch.dtype:
+    """The dtype ``root_find`` solves in: ``y0``'s and the floating ``x``'s promoted
+    (what ``F(x, y)`` computes in anyway), and at least float32: Newton's step
+    tolerance and the singularity test need more digits than float16 (eps 1e-3)
+    or bfloat16 (eps 8e-3) have."""
+    dtype = y0.dtype
+    for x in xs:
+        if x.is_floating_point():
+            dtype = torch.promote_types(dtype, x.dtype)
+    return torch.float32 if dtype in _HALF else dtype
+
+
 def root_find(
     F: Fn,
     x: Tensors,
@@ -111,6 +126,11 @@ def root_find(
             trace (a ``print``, an unsupported library call) is evaluated eagerly,
             with one ``UserWarning``; results are the same.
 
+    Dtypes: the solve runs in the promotion of ``y0``'s and the floating ``x``'s
+    dtypes, at least float32 (float16 and bfloat16 inputs are cast to float32,
+    differentiably, and ``tol`` and ``singular_tol`` default to float32's); the
+    result is rounded to ``y0``'s dtype, and ``info`` is in the compute dtype.
+
     Returns:
         ``y`` (same shape and dtype as ``y0``), or ``(y, info)``.
 
@@ -130,6 +150,27 @@ def root_find(
         raise ValueError(f"event_ndim={event_ndim} must be between 0 and y0.dim()={y0.dim()}.")
     if max_iter < 1:
         raise ValueError(f"max_iter={max_iter} must be >= 1.")
+    dtype = compute_dtype(y0, xs)
+    if dtype != y0.dtype or any(x.dtype in _HALF for x in xs):
+        # Solve in the compute dtype (x's half tensors cast, differentiably) and
+        # round the result to y0's dtype.
+        cast = tuple(x.to(dtype) if x.dtype in _HALF else x for x in xs)
+        result = root_find(
+            F,
+            cast if tuple_x else cast[0],
+            y0.to(dtype),
+            event_ndim=event_ndim,
+            method=method,
+            tol=tol,
+            max_iter=max_iter,
+            singular_tol=singular_tol,
+            on_failure=on_failure,
+            return_info=return_info,
+            compile=compile,
+        )
+        if isinstance(result, tuple):
+            return result[0].to(y0.dtype), result[1]
+        return result.to(y0.dtype)
     if tol is None:
         tol = default_tol(y0.dtype) if method == "newton" else 1e-6
     if not tol > 0:
@@ -172,11 +213,11 @@ class _Solver:
             return F(xs if tuple_x else xs[0], y)
 
         if compiled is None:
-            start = _validate(G, y0, event_ndim)
+            start = _validate(G, y0, event_ndim, xs)
             y_star, stats = _METHODS[self.method](G, y0, start, event_ndim, self.tol, self.max_iter)
         else:
             fused = Fused(compiled, F, tuple_x, xs, event_ndim)
-            validate = functools.partial(_validate, G, y0, event_ndim)
+            validate = functools.partial(_validate, G, y0, event_ndim, xs)
             start = compiled_start(fused.value_and_jacobian, validate, y0)
             y_star, stats = newton(G, y0, start, event_ndim, self.tol, self.max_iter, fused=fused)
         singular, scale = singular_at_solution(
@@ -204,16 +245,32 @@ class _Solver:
 
 
 def _validate(
-    G: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor, event_ndim: int
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y0: torch.Tensor,
+    event_ndim: int,
+    xs: tuple[torch.Tensor, ...],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check ``F``'s output shape and closures; return ``F(x, y0)`` and ``F_y`` there."""
+    x_shapes = ", ".join(str(tuple(x.shape)) for x in xs)
     with torch.enable_grad():
         y_in = y0.detach().requires_grad_()
-        value = G(y_in)
+        try:
+            value = G(y_in)
+        except RuntimeError as error:
+            try:
+                torch.broadcast_shapes(y0.shape, *(x.shape for x in xs))
+            except RuntimeError:
+                raise ValueError(
+                    f"F(x, y0) failed, and x of shape {x_shapes} does not broadcast with y0 "
+                    f"of shape {tuple(y0.shape)}: give x y0's batch shape (or one that "
+                    f"broadcasts to it). F raised: {error}"
+                ) from error
+            raise
         if not isinstance(value, torch.Tensor) or value.shape != y0.shape:
             shape = getattr(value, "shape", type(value).__name__)
             raise ValueError(
-                f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape}."
+                f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape} "
+                f"(x has shape {x_shapes})."
             )
         captured = _captured(value, y_in)
         if captured is not None:
