@@ -140,6 +140,20 @@ def root_find(
         ImplicitError: ``F`` reaches a tensor that requires grad through a closure.
         ValueError, TypeError: bad arguments; the message names the value.
     """
+    if torch.compiler.is_compiling():  # inside the caller's torch.compile
+        return _eager_root_find(
+            F,
+            x,
+            y0,
+            event_ndim=event_ndim,
+            method=method,
+            tol=tol,
+            max_iter=max_iter,
+            singular_tol=singular_tol,
+            on_failure=on_failure,
+            return_info=return_info,
+            compile=compile,
+        )
     xs, tuple_x = as_tuple(x)
     check_policy(on_failure)
     if method not in _METHODS:
@@ -185,6 +199,16 @@ def root_find(
     spec = Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what, compiled)
     y, *diagnostics = apply(spec, dataclasses.replace(solver, compiled=compiled), y0, xs)
     return (y, RootInfo(*diagnostics[:5])) if return_info else y
+
+
+# One graph break where a caller's torch.compile reaches root_find (its solver
+# decides from values, so no graph can hold it): the solve and every derivative
+# run eagerly, F included; the caller's code around it is compiled.
+_eager_root_find = torch.compiler.disable(
+    root_find,
+    reason="implicit.root_find runs a data-dependent solver loop: it is one graph break "
+    "(compile without fullgraph=True, or call root_find outside the compiled function)",
+)
 
 
 @dataclasses.dataclass(frozen=True)
