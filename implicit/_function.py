@@ -33,10 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
-from torch._C import _functorch
 
-from ._common import Spec, per_problem
+from ._common import Spec, per_problem, plain, transform_active, transformed_by
 from ._compiled import compiled_backward
 from ._errors import ImplicitError
 from ._linear import jacobian_from_vjp, solve, split
@@ -58,7 +56,7 @@ def apply(
         ImplicitError: ``F(x, y0)`` depends on a tensor that is tracked for a
             gradient, carries a tangent or is batched by ``vmap`` but is not in ``x``.
     """
-    if _functorch.peek_interpreter_stack() is not None or fwAD._current_level >= 0:
+    if transform_active():
         _check_closures(spec, y0, xs)
     return ImplicitFunction.apply(spec, solver, y0, *xs)
 
@@ -67,40 +65,16 @@ def _check_closures(spec: Spec, y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) 
     """``F`` at plain copies of ``x`` and ``y0`` (every wrapper and tangent removed,
     one sample of a batched tensor): any gradient tracking, tangent or batching
     left in the output came through a closure."""
-    value = _call(spec, tuple(_plain(x) for x in xs), _plain(y0))
+    value = _call(spec, tuple(plain(x) for x in xs), plain(y0))
     if not isinstance(value, torch.Tensor):
         return  # root_find's own check names a wrong output
-    kind = None
-    if fwAD.unpack_dual(value).tangent is not None:
-        kind = "carries a forward-mode tangent (torch.func.jvp or forward_ad)"
-    layer = value
-    while kind is None:
-        if layer.requires_grad:
-            kind = "requires grad (torch.func.grad, vjp or jacrev, or autograd)"
-        elif _functorch.is_batchedtensor(layer):
-            kind = "is batched by torch.func.vmap"
-        elif _functorch.is_functorch_wrapped_tensor(layer):
-            layer = _functorch.get_unwrapped(layer)
-            continue
-        break
+    kind = transformed_by(value)
     if kind is not None:
         raise ImplicitError(
             f"F depends on a tensor that {kind} but is not in x: it reaches F through a "
             "closure, so its derivative (or its batch) would be silently lost. Pass it "
             "in x (a tuple of tensors) and read it there, or detach it."
         )
-
-
-def _plain(t: torch.Tensor) -> torch.Tensor:
-    """``t`` without functorch wrappers (a batched tensor: its first sample) nor
-    forward-mode tangent, detached."""
-    while _functorch.is_functorch_wrapped_tensor(t):
-        if _functorch.is_batchedtensor(t):
-            value, dim = _functorch._unwrap_batched(t, _functorch.maybe_get_level(t))
-            t = value if dim is None else value.select(dim, 0)
-        else:
-            t = _functorch.get_unwrapped(t)
-    return fwAD.unpack_dual(t).primal.detach()
 
 
 class ImplicitFunction(torch.autograd.Function):
