@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 if TYPE_CHECKING:
     from ._compiled import Compiled
@@ -70,6 +71,55 @@ def any_(mask: torch.Tensor) -> bool:
 def all_(mask: torch.Tensor) -> bool:
     """``mask.all()``, like ``any_``."""
     return mask.numel() == 0 or bool(mask.view(torch.uint8).min())
+
+
+# What torch.func and forward AD do to tensors, read through torch's functorch
+# bindings (torch has no public API for it); every use is in this block.
+
+
+def transform_active() -> bool:
+    """Whether a torch.func transform or a forward-AD level is active here."""
+    return torch._C._functorch.peek_interpreter_stack() is not None or fwAD._current_level >= 0
+
+
+def is_batched(value: torch.Tensor) -> bool:
+    """Whether ``value`` is batched by a ``torch.func.vmap`` at some level: its
+    values then cannot steer Python (no ``bool()``, no ``.item()``)."""
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(value):
+        if functorch.is_batchedtensor(value):
+            return True
+        value = functorch.get_unwrapped(value)
+    return False
+
+
+def plain(t: torch.Tensor) -> torch.Tensor:
+    """``t`` without functorch wrappers (a batched tensor: its first sample) nor
+    forward-mode tangent, detached."""
+    functorch = torch._C._functorch
+    while functorch.is_functorch_wrapped_tensor(t):
+        if functorch.is_batchedtensor(t):
+            value, dim = functorch._unwrap_batched(t, functorch.maybe_get_level(t))
+            t = value if dim is None else value.select(dim, 0)
+        else:
+            t = functorch.get_unwrapped(t)
+    return fwAD.unpack_dual(t).primal.detach()
+
+
+def transformed_by(value: torch.Tensor) -> str | None:
+    """What a transform does to ``value`` (None: nothing): it carries a tangent,
+    is tracked for a gradient at some level, or is batched by vmap."""
+    if fwAD.unpack_dual(value).tangent is not None:
+        return "carries a forward-mode tangent (torch.func.jvp or forward_ad)"
+    functorch = torch._C._functorch
+    while True:
+        if value.requires_grad:
+            return "requires grad (torch.func.grad, vjp or jacrev, or autograd)"
+        if functorch.is_batchedtensor(value):
+            return "is batched by torch.func.vmap"
+        if not functorch.is_functorch_wrapped_tensor(value):
+            return None
+        value = functorch.get_unwrapped(value)
 
 
 def per_problem(mask: torch.Tensor, event_ndim: int) -> torch.Tensor:

@@ -329,7 +329,8 @@ class Fused:
             ok = residual_try <= (1 - SUFFICIENT_DECREASE) * residual
             if near is not None:
                 ok |= near
-            return y_try, value, J.reshape(y.shape), residual_try, torch.tensor(all_(ok))
+            all_ok = torch.tensor(all_(ok), device=y.device)
+            return y_try, value, J.reshape(y.shape), residual_try, all_ok
 
         with torch.enable_grad():  # as in value_and_jacobian (one set of guards)
             y_try, value, F_y, residual_try, all_ok = self.compiled.call(

@@ -70,7 +70,7 @@ def fail(
     """
     if not bool(mask.any()):
         return
-    indices = mask.nonzero() if mask.dim() else torch.zeros(1, 0, dtype=torch.long)
+    indices = mask.nonzero() if mask.dim() else mask.new_zeros(1, 0, dtype=torch.long)
     picked = values[mask] if mask.dim() else values.reshape(1)
     n, total = len(indices), max(mask.numel(), 1)
     message = f"{n} of {total} problem(s) failed: {what} = {describe(indices, picked)}. {advice}"

@@ -8,12 +8,25 @@ evaluated at the *returned* ``y``, so double backward is exact; ``jvp`` gives
 forward mode, ``dy = -F_y^{-1} F_x dx``.  The gradient with respect to ``y0``
 is zero.  A singular ``F_y`` at ``y`` raises or gives NaN, by the policy.
 
+Every derivative is taken with ``torch.func.vjp`` (never ``requires_grad_`` and
+``torch.autograd.grad``), so that the same code runs under plain autograd and
+under every torch.func transform (``grad``, ``vjp``, ``jacrev``, ``jvp``,
+``jacfwd``, ``hessian`` and their nestings), where the saved tensors are
+functorch wrappers that plain autograd does not see.  ``vmap`` folds the mapped
+dimension into the batch: the solver is already batched, so it runs once on
+the whole stack with ``F`` vmapped over the new leading dimension (a solver
+that supports this has a ``batched(F)`` method returning the solver for that
+``F``).  ``apply`` is the entry point: under a transform or forward AD it first
+checks that no tensor reaches ``F`` through a closure at that level (inside
+``forward`` such a tensor is invisible, and its derivative would be silently 0).
+
 Shapes: ``y`` is ``batch_shape + event_shape``; ``F_y`` is solved per problem
 (``batch_shape + (m, m)``), never across the batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -21,9 +34,10 @@ from typing import Any
 
 import torch
 
-from ._common import Spec, per_problem
+from ._common import Spec, per_problem, plain, transform_active, transformed_by
 from ._compiled import compiled_backward
-from ._linear import jacobian, jacobian_from_vjp, solve, split
+from ._errors import ImplicitError
+from ._linear import jacobian_from_vjp, solve, split
 from ._singular import check_singular
 
 
@@ -31,11 +45,44 @@ def _call(spec: Spec, xs: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Te
     return spec.F(xs if spec.tuple_x else xs[0], y)
 
 
+def apply(
+    spec: Spec, solver: Callable[..., Any], y0: torch.Tensor, xs: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """``ImplicitFunction.apply(spec, solver, y0, *xs)``, after checking, under a
+    torch.func transform or forward AD, that ``F`` reaches no tensor of that
+    transform through a closure.
+
+    Raises:
+        ImplicitError: ``F(x, y0)`` depends on a tensor that is tracked for a
+            gradient, carries a tangent or is batched by ``vmap`` but is not in ``x``.
+    """
+    if transform_active():
+        _check_closures(spec, y0, xs)
+    return ImplicitFunction.apply(spec, solver, y0, *xs)
+
+
+def _check_closures(spec: Spec, y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> None:
+    """``F`` at plain copies of ``x`` and ``y0`` (every wrapper and tangent removed,
+    one sample of a batched tensor): any gradient tracking, tangent or batching
+    left in the output came through a closure."""
+    value = _call(spec, tuple(plain(x) for x in xs), plain(y0))
+    if not isinstance(value, torch.Tensor):
+        return  # root_find's own check names a wrong output
+    kind = transformed_by(value)
+    if kind is not None:
+        raise ImplicitError(
+            f"F depends on a tensor that {kind} but is not in x: it reaches F through a "
+            "closure, so its derivative (or its batch) would be silently lost. Pass it "
+            "in x (a tuple of tensors) and read it there, or detach it."
+        )
+
+
 class ImplicitFunction(torch.autograd.Function):
     """Solves in ``forward`` (so torch.func transforms see plain tensors); its
     derivatives are those of the implicit function ``y(x)``.
 
-    Outputs: ``y`` and the non-differentiable diagnostics (converged,
+    Inputs: ``spec``, ``solver(y0, xs) -> (y, RootInfo, scale)``, ``y0`` and the
+    ``x``'s.  Outputs: ``y`` and the non-differentiable diagnostics (converged,
     iterations, residual, sigma_min, singular, scale), each ``batch_shape``.
     """
 
@@ -67,15 +114,36 @@ class ImplicitFunction(torch.autograd.Function):
         ctx.save_for_forward(*xs, y, diagnostics[-1])
 
     @staticmethod
+    def vmap(
+        info: Any, in_dims: tuple[Any, ...], spec: Spec, solver: Any, y0: torch.Tensor, *xs: Any
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[int, ...]]:
+        """Fold the mapped dimension into the batch: one solve of the whole stack,
+        with ``F`` vmapped over the new leading batch dimension."""
+        batched = getattr(solver, "batched", None)
+        if batched is None:
+            raise ImplicitError(
+                "this solver has no vmap rule; call it on a batch (a leading batch "
+                "dimension of y0 and x) instead of under torch.func.vmap."
+            )
+        y0_dim, x_dims = in_dims[2], in_dims[3:]
+        y0 = y0.expand(info.batch_size, *y0.shape) if y0_dim is None else y0.movedim(y0_dim, 0)
+        xs = tuple(x if d is None else x.movedim(d, 0) for x, d in zip(xs, x_dims))
+        dims = tuple(None if d is None else 0 for d in x_dims)
+        F = functools.partial(_vmapped, spec.F, dims if spec.tuple_x else dims[0])
+        outputs = ImplicitFunction.apply(
+            dataclasses.replace(spec, F=F, compiled=None), batched(F), y0, *xs
+        )
+        return outputs, (0,) * len(outputs)
+
+    @staticmethod
     def backward(ctx: Any, grad_y: torch.Tensor, *_: Any) -> tuple[torch.Tensor | None, ...]:
         spec: Spec = ctx.spec
         *xs, y, scale = ctx.saved_tensors
         needs = ctx.needs_input_grad[3:]
         if grad_y is None:  # only the (non-differentiable) diagnostics were used
             return (None, None, None, *(None for _ in xs))
-        # Under create_graph, keep the graph to x and to y (whose own backward is
-        # this one): that is what makes the second derivative exact.  Views of x
-        # give the partial F_x: y reaches the original x, not these views.
+        # Under create_graph (and always under torch.func) keep the graph to x and
+        # to y (whose own backward is this one): that makes the second derivative exact.
         keep = torch.is_grad_enabled()
         if spec.compiled is not None and not keep:
             eager = functools.partial(
@@ -99,35 +167,36 @@ class ImplicitFunction(torch.autograd.Function):
         scale: torch.Tensor,
         keep: bool,
     ) -> list[torch.Tensor | None]:
-        with torch.enable_grad():
-            if keep:
-                xs_in = [x.view_as(x) if n else x for x, n in zip(xs, needs)]
-                y_in = y if y.requires_grad else y.detach().requires_grad_()
-            else:
-                xs_in = [x.detach().requires_grad_(n) for x, n in zip(xs, needs)]
-                y_in = y.detach().requires_grad_()
-            value = _call(spec, tuple(xs_in), y_in)
-            # F_y at the returned y itself: the solve's last F_y is O(tol) away,
-            # which F_yy / F_y can magnify far beyond round-off (float32).
-            J = jacobian(value, y_in, spec.event_ndim, create_graph=keep)
-            singular = check_singular(spec, J, scale)
-            _, event_shape = split(y.shape, spec.event_ndim)
-            u = solve(J.mT, grad_y, event_shape)
-            if singular is not None:
-                u = torch.where(per_problem(singular, spec.event_ndim), math.nan, u)
-            wanted = [x for x, n in zip(xs_in, needs) if n]
-            grads = iter(
-                torch.autograd.grad(value, wanted, -u, create_graph=keep, allow_unused=True)
-                if wanted
-                else ()
-            )
-        grad_xs = [next(grads) if n else None for n in needs]
-        # F does not depend on this x: the derivative is zero, and under
-        # create_graph a zero that keeps x's graph, so that it can be differentiated.
-        return [
-            (x * 0 if keep else torch.zeros_like(x)) if n and g is None else g
-            for x, n, g in zip(xs, needs, grad_xs)
-        ]
+        """``-u^T F_x`` with ``F_y^T u = grad_y``, both at the returned ``y``."""
+        if not keep:
+            xs, y = [x.detach() for x in xs], y.detach()
+        wanted = [i for i, n in enumerate(needs) if n]
+
+        def G(y_: torch.Tensor, *wanted_: torch.Tensor) -> torch.Tensor:
+            full = list(xs)
+            for i, x in zip(wanted, wanted_):
+                full[i] = x
+            return _call(spec, tuple(full), y_)
+
+        value, vjp = torch.func.vjp(G, y, *(xs[i] for i in wanted))[:2]
+        # F_y at the returned y itself: the solve's last F_y is O(tol) away,
+        # which F_yy / F_y can magnify far beyond round-off (float32).
+        J = jacobian_from_vjp(vjp, value, spec.event_ndim)
+        singular = check_singular(spec, J, scale)
+        _, event_shape = split(y.shape, spec.event_ndim)
+        u = solve(J.mT, grad_y, event_shape)
+        if singular is not None:
+            u = torch.where(per_problem(singular, spec.event_ndim), math.nan, u)
+        grads = iter(vjp(-u)[1:])
+        grad_xs: list[torch.Tensor | None] = []
+        for x, n in zip(xs, needs):
+            g = next(grads) if n else None
+            # F does not depend on this x: under create_graph a zero that keeps x's
+            # graph, so that it can be differentiated again.
+            if keep and g is not None and x.requires_grad and not g.requires_grad:
+                g = g + x * 0
+            grad_xs.append(g)
+        return grad_xs
 
     @staticmethod
     def jvp(ctx: Any, _spec: Any, _solver: Any, _y0_dot: Any, *xs_dot: Any) -> tuple[Any, ...]:
@@ -156,3 +225,8 @@ class ImplicitFunction(torch.autograd.Function):
         if singular is None:
             return y_dot
         return torch.where(per_problem(singular, spec.event_ndim), math.nan, y_dot)
+
+
+def _vmapped(F: Any, x_dims: Any, x: Any, y: torch.Tensor) -> torch.Tensor:
+    """``F`` mapped over dimension 0 of ``y`` and of the ``x``'s whose dim is 0."""
+    return torch.func.vmap(F, in_dims=(x_dims, 0))(x, y)

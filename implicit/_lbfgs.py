@@ -51,10 +51,14 @@ def lbfgs(
     sigma_min, scale = singular_values(J)
     batch_shape, _ = split(y0.shape, event_ndim)
     iterations = optimizer.state[optimizer.param_groups[0]["params"][0]].get("n_iter", 0)
+    never = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
     return y, {
         "converged": residual <= tol,
-        "broken": torch.zeros(batch_shape, dtype=torch.bool),
-        "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long),
+        "broken": never,
+        "stuck": never,
+        "nonfinite": ~torch.isfinite(residual),
+        "failed_at": torch.full(batch_shape, int(iterations), dtype=torch.long, device=y.device),
+        "iterations": torch.full(batch_shape, int(iterations), dtype=torch.long, device=y.device),
         "residual": residual,
         "value": value.detach(),
         "J": J.detach(),

@@ -5,7 +5,11 @@ batch has its own ``m x m`` Jacobian ``F_y`` (``J``, ``batch_shape + (m, m)``),
 solved per problem and never materialised across the batch.  Invariant: a
 problem stops when its step is below ``tol * max(1, |y|)`` or, near its root,
 when ``max |F|`` no longer falls (the rounding floor); the iteration cap holds
-always.  Nothing here raises: ``root_find`` reads the statistics and applies
+always.  A problem whose step is not finite stops and is classified: ``F``
+NaN or inf at the iterate (``nonfinite``), ``F_y`` singular where ``F != 0``
+(``stuck``: Newton cannot step, not a statement about a root), or ``F_y``
+singular at an exact root (``broken``); ``failed_at`` is that iterate (0: ``y0``).
+Nothing here raises: ``root_find`` reads the statistics and applies
 the failure policy.
 """
 
@@ -73,9 +77,12 @@ def newton(
     value, J = start
     residual = max_abs(value, event_ndim)
     converged = torch.zeros(batch_shape, dtype=torch.bool, device=y.device)
-    broken = torch.zeros_like(converged)  # F_y singular at an iterate
+    broken = torch.zeros_like(converged)  # F_y singular at an iterate where F = 0
+    stuck = torch.zeros_like(converged)  # F_y singular at an iterate where F != 0
+    nonfinite = torch.zeros_like(converged)  # F NaN or inf at an iterate
     # (int32: adding a mask to int64 takes four times as long)
     iterations = torch.zeros(batch_shape, dtype=torch.int32, device=y.device)
+    failed_at = torch.zeros_like(iterations)  # where nonfinite or stuck happened (0: y0)
     sweeps = 0  # iterations in which every problem was active (added at the end)
     scale = singular_values(J)[1]
     sqrt_tol = math.sqrt(tol)
@@ -108,11 +115,19 @@ def newton(
             if pending is None or hi <= tol:
                 break
             J, pending = pending(), None  # the chord step is not enough: Newton's
-        if not math.isfinite(hi):  # NaN or inf somewhere: F_y singular at an iterate
+        if not math.isfinite(hi):  # NaN or inf: F non-finite, or F_y singular, at an iterate
             finite = torch.isfinite(relative_step)
             if all_active:
                 active = torch.ones_like(converged)
-            broken |= active & ~finite
+            stopped = active & ~finite
+            # F itself NaN/inf there; else F_y is singular: at a root (F = 0) that is
+            # a singular solution, elsewhere Newton is stuck (no step from there).
+            bad_F = ~torch.isfinite(max_abs(value, event_ndim))
+            at_root = max_abs(value, event_ndim) == 0
+            nonfinite |= stopped & bad_F
+            stuck |= stopped & ~bad_F & ~at_root
+            broken |= stopped & at_root
+            failed_at = torch.where(stopped, iterations + sweeps, failed_at)
             active &= finite
             all_active = False
             step = torch.where(per_problem(finite, event_ndim), step, 0.0)
@@ -183,6 +198,9 @@ def newton(
     return y.detach(), {  # (an accepted iterate was evaluate()'s leaf)
         "converged": converged,
         "broken": broken,
+        "stuck": stuck,
+        "nonfinite": nonfinite,
+        "failed_at": failed_at,
         "iterations": iterations,
         "residual": residual,
         "value": value,

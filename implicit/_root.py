@@ -14,6 +14,7 @@ Shapes: ``y0`` is ``batch_shape + event_shape``; ``RootInfo``'s fields are
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -22,9 +23,9 @@ from typing import Any
 import torch
 
 from ._common import Fn, RootInfo, Spec, Tensors, any_, as_tuple
-from ._compiled import Fused, compiled_change, compiled_for, compiled_start
+from ._compiled import Compiled, Fused, compiled_change, compiled_for, compiled_start
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
-from ._function import ImplicitFunction
+from ._function import apply
 from ._lbfgs import lbfgs
 from ._linear import jacobian, split
 from ._newton import newton
@@ -36,6 +37,21 @@ _METHODS = {"newton": newton, "lbfgs": lbfgs}
 def default_tol(dtype: torch.dtype) -> float:
     """The default step tolerance: 64 machine epsilons of ``dtype``."""
     return 64 * torch.finfo(dtype).eps
+
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> torch.dtype:
+    """The dtype ``root_find`` solves in: ``y0``'s and the floating ``x``'s promoted
+    (what ``F(x, y)`` computes in anyway), and at least float32: Newton's step
+    tolerance and the singularity test need more digits than float16 (eps 1e-3)
+    or bfloat16 (eps 8e-3) have."""
+    dtype = y0.dtype
+    for x in xs:
+        if x.is_floating_point():
+            dtype = torch.promote_types(dtype, x.dtype)
+    return torch.float32 if dtype in _HALF else dtype
 
 
 def root_find(
@@ -110,6 +126,11 @@ def root_find(
             trace (a ``print``, an unsupported library call) is evaluated eagerly,
             with one ``UserWarning``; results are the same.
 
+    Dtypes: the solve runs in the promotion of ``y0``'s and the floating ``x``'s
+    dtypes, at least float32 (float16 and bfloat16 inputs are cast to float32,
+    differentiably, and ``tol`` and ``singular_tol`` default to float32's); the
+    result is rounded to ``y0``'s dtype, and ``info`` is in the compute dtype.
+
     Returns:
         ``y`` (same shape and dtype as ``y0``), or ``(y, info)``.
 
@@ -119,6 +140,20 @@ def root_find(
         ImplicitError: ``F`` reaches a tensor that requires grad through a closure.
         ValueError, TypeError: bad arguments; the message names the value.
     """
+    if torch.compiler.is_compiling():  # inside the caller's torch.compile
+        return _eager_root_find(
+            F,
+            x,
+            y0,
+            event_ndim=event_ndim,
+            method=method,
+            tol=tol,
+            max_iter=max_iter,
+            singular_tol=singular_tol,
+            on_failure=on_failure,
+            return_info=return_info,
+            compile=compile,
+        )
     xs, tuple_x = as_tuple(x)
     check_policy(on_failure)
     if method not in _METHODS:
@@ -129,6 +164,27 @@ def root_find(
         raise ValueError(f"event_ndim={event_ndim} must be between 0 and y0.dim()={y0.dim()}.")
     if max_iter < 1:
         raise ValueError(f"max_iter={max_iter} must be >= 1.")
+    dtype = compute_dtype(y0, xs)
+    if dtype != y0.dtype or any(x.dtype in _HALF for x in xs):
+        # Solve in the compute dtype (x's half tensors cast, differentiably) and
+        # round the result to y0's dtype.
+        cast = tuple(x.to(dtype) if x.dtype in _HALF else x for x in xs)
+        result = root_find(
+            F,
+            cast if tuple_x else cast[0],
+            y0.to(dtype),
+            event_ndim=event_ndim,
+            method=method,
+            tol=tol,
+            max_iter=max_iter,
+            singular_tol=singular_tol,
+            on_failure=on_failure,
+            return_info=return_info,
+            compile=compile,
+        )
+        if isinstance(result, tuple):
+            return result[0].to(y0.dtype), result[1]
+        return result.to(y0.dtype)
     if tol is None:
         tol = default_tol(y0.dtype) if method == "newton" else 1e-6
     if not tol > 0:
@@ -139,19 +195,55 @@ def root_find(
     what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
     scalar = math.prod(split(y0.shape, event_ndim)[1]) == 1
     compiled = compiled_for(F) if compile and scalar and method == "newton" else None
+    solver = _Solver(F, tuple_x, event_ndim, method, tol, max_iter, singular_tol, on_failure)
+    spec = Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what, compiled)
+    y, *diagnostics = apply(spec, dataclasses.replace(solver, compiled=compiled), y0, xs)
+    return (y, RootInfo(*diagnostics[:5])) if return_info else y
 
-    def solver(y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+
+# One graph break where a caller's torch.compile reaches root_find (its solver
+# decides from values, so no graph can hold it): the solve and every derivative
+# run eagerly, F included; the caller's code around it is compiled.
+_eager_root_find = torch.compiler.disable(
+    root_find,
+    reason="implicit.root_find runs a data-dependent solver loop: it is one graph break "
+    "(compile without fullgraph=True, or call root_find outside the compiled function)",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Solver:
+    """``root_find``'s forward for one ``F``: ``(y0, xs) -> (y, RootInfo, scale)``,
+    failure policy applied.  ``batched(F)`` is the same solver for another ``F``
+    (the Function's vmap rule passes ``F`` vmapped over a new batch dimension)."""
+
+    F: Fn
+    tuple_x: bool
+    event_ndim: int
+    method: str
+    tol: float
+    max_iter: int
+    singular_tol: float
+    on_failure: str
+    compiled: Compiled | None = None
+
+    def batched(self, F: Fn) -> _Solver:
+        return dataclasses.replace(self, F=F, compiled=None)
+
+    def __call__(self, y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
+        F, tuple_x, event_ndim, compiled = self.F, self.tuple_x, self.event_ndim, self.compiled
+
         def G(y: torch.Tensor) -> torch.Tensor:
             return F(xs if tuple_x else xs[0], y)
 
         if compiled is None:
-            start = _validate(G, y0, event_ndim)
-            y_star, stats = _METHODS[method](G, y0, start, event_ndim, tol, max_iter)
+            start = _validate(G, y0, event_ndim, xs)
+            y_star, stats = _METHODS[self.method](G, y0, start, event_ndim, self.tol, self.max_iter)
         else:
             fused = Fused(compiled, F, tuple_x, xs, event_ndim)
-            validate = functools.partial(_validate, G, y0, event_ndim)
+            validate = functools.partial(_validate, G, y0, event_ndim, xs)
             start = compiled_start(fused.value_and_jacobian, validate, y0)
-            y_star, stats = newton(G, y0, start, event_ndim, tol, max_iter, fused=fused)
+            y_star, stats = newton(G, y0, start, event_ndim, self.tol, self.max_iter, fused=fused)
         singular, scale = singular_at_solution(
             lambda xs, y: F(xs if tuple_x else xs[0], y),
             G,
@@ -159,7 +251,7 @@ def root_find(
             y_star,
             stats,
             event_ndim,
-            singular_tol,
+            self.singular_tol,
             change_of=None if compiled is None else compiled_change(compiled, F, tuple_x),
         )
         info = RootInfo(
@@ -167,27 +259,42 @@ def root_find(
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | singular,
+            singular=stats["broken"] | singular,  # (singular: converged ones only)
         )
-        y_star = _apply_policy(y_star, info, what, event_ndim, max_iter, on_failure)
+        what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
+        y_star = _apply_policy(
+            y_star, info, stats, what, event_ndim, self.max_iter, self.on_failure
+        )
         return y_star, info, scale
-
-    spec = Spec(F, tuple_x, event_ndim, singular_tol, on_failure, what, compiled)
-    y, *diagnostics = ImplicitFunction.apply(spec, solver, y0, *xs)
-    return (y, RootInfo(*diagnostics[:5])) if return_info else y
 
 
 def _validate(
-    G: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor, event_ndim: int
+    G: Callable[[torch.Tensor], torch.Tensor],
+    y0: torch.Tensor,
+    event_ndim: int,
+    xs: tuple[torch.Tensor, ...],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check ``F``'s output shape and closures; return ``F(x, y0)`` and ``F_y`` there."""
+    x_shapes = ", ".join(str(tuple(x.shape)) for x in xs)
     with torch.enable_grad():
         y_in = y0.detach().requires_grad_()
-        value = G(y_in)
+        try:
+            value = G(y_in)
+        except RuntimeError as error:
+            try:
+                torch.broadcast_shapes(y0.shape, *(x.shape for x in xs))
+            except RuntimeError:
+                raise ValueError(
+                    f"F(x, y0) failed, and x of shape {x_shapes} does not broadcast with y0 "
+                    f"of shape {tuple(y0.shape)}: give x y0's batch shape (or one that "
+                    f"broadcasts to it). F raised: {error}"
+                ) from error
+            raise
         if not isinstance(value, torch.Tensor) or value.shape != y0.shape:
             shape = getattr(value, "shape", type(value).__name__)
             raise ValueError(
-                f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape}."
+                f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape} "
+                f"(x has shape {x_shapes})."
             )
         captured = _captured(value, y_in)
         if captured is not None:
@@ -201,8 +308,17 @@ def _validate(
 
 
 def _apply_policy(
-    y: torch.Tensor, info: RootInfo, what: str, event_ndim: int, max_iter: int, on_failure: str
+    y: torch.Tensor,
+    info: RootInfo,
+    stats: dict[str, Any],
+    what: str,
+    event_ndim: int,
+    max_iter: int,
+    on_failure: str,
 ) -> torch.Tensor:
+    """Raise (or warn and put NaN) for each failed problem, naming the real cause:
+    a singular ``F_y`` at a solution; ``F`` NaN/inf at an iterate; ``F_y`` singular
+    at an iterate that is not a root; no convergence within ``max_iter``."""
     if not any_(info.singular | ~info.converged):
         return y
     fail(
@@ -214,18 +330,38 @@ def _apply_policy(
         "not differentiable there; move x away from it, or try another y0.",
         on_failure,
     )
-    not_converged = ~info.converged & ~info.singular
+    failed_at = stats["failed_at"]
+    nonfinite = stats["nonfinite"] & ~info.singular
+    fail(
+        NonConvergenceError,
+        nonfinite,
+        failed_at,
+        "iterate at which F(x, y) returned NaN or inf (0 = y0)",
+        "y left F's domain or F overflowed there: start inside the domain (y0), or make "
+        "F finite along the way (e.g. clamp its argument).",
+        on_failure,
+    )
+    stuck = stats["stuck"] & ~info.singular & ~nonfinite
+    fail(
+        NonConvergenceError,
+        stuck,
+        info.residual,
+        "residual max|F| at an iterate where F_y is singular",
+        "Newton cannot step from a point where F_y = 0 that is not a root: try another "
+        "y0, and check that F(x, .) has a real root near it.",
+        on_failure,
+    )
+    not_converged = ~info.converged & ~info.singular & ~nonfinite & ~stuck
     fail(
         NonConvergenceError,
         not_converged,
         info.residual,
         f"residual max|F| after {max_iter} iterations",
-        "Raise max_iter, start closer to the root (y0), or check that F(x, .) has a root near y0.",
+        "Raise max_iter, start closer to the root (y0), or check that F(x, .) has a real "
+        "root near y0 (the residual does not fall to 0).",
         on_failure,
     )
-    failed = info.singular | not_converged
-    if not bool(failed.any()):
-        return y
+    failed = info.singular | ~info.converged
     mask = failed.reshape(tuple(failed.shape) + (1,) * event_ndim)
     return torch.where(mask, torch.full_like(y, math.nan), y)
 

@@ -1,13 +1,14 @@
 """When ``F_y`` counts as singular: the test, and the scale it is measured against.
 
 ``F_y`` is singular at a solution when its smallest singular value ``sigma_min``
-(``|F_y|`` for scalar problems) is at most ``singular_tol * scale``.  The scale
-is the largest of ``sigma_max(F_y)`` along the solver's path and ``|F_x . 1|``
-at the solution (how fast ``F`` moves with ``x``), the latter counted only
-where ``F_y`` could vanish near ``y``: at a vertical tangent only ``F_x`` stays
-away from 0, while a steep straight curve such as ``y = 1000 x`` must stay
-regular.  There ``y(x)`` is not differentiable: the policy raises, or warns and
-returns NaN.
+(``|F_y|`` for scalar problems) is at most ``singular_tol * scale``, the scale
+taken at the solution: the largest of ``sigma_max(F_y)``, the change of ``F_y``
+per unit relative shift of ``y`` (so a double root, where ``F_y`` vanishes
+next to ``y``, is singular) and ``|F_x . 1|`` (how fast ``F`` moves with ``x``),
+the latter counted only where ``F_y`` could vanish near ``y``: at a vertical
+tangent only ``F_x`` stays away from 0, while a steep straight curve such as
+``y = 1000 x`` must stay regular.  There ``y(x)`` is not differentiable: the
+policy raises, or warns and returns NaN.
 
 Shapes: ``y`` is ``batch_shape + event_shape``; ``J`` is ``batch_shape + (m, m)``;
 ``sigma_min``, ``scale`` and every mask are ``batch_shape``.
@@ -21,14 +22,27 @@ from typing import Any
 
 import torch
 
-from ._common import Spec, all_, any_, max_abs, per_problem
+from ._common import Spec, all_, any_, is_batched, max_abs, per_problem
 from ._errors import SingularJacobianError, fail
 from ._linear import jacobian, singular_values, split
 
 
 def check_singular(spec: Spec, J: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
     """Raise, or warn and return the mask of problems whose ``F_y`` is singular
-    (None when there are none)."""
+    (None when there are none).
+
+    Under ``vmap`` of a derivative (``J`` batched: ``vmap(grad(...))``,
+    ``hessian`` inside ``vmap``) a value cannot raise: the mask is returned and
+    those problems get NaN.  The forward already applied the policy at this
+    ``y``; this is the check that ``F`` did not change meaning since.
+    """
+    if is_batched(J) or is_batched(scale):
+        if J.shape[-1] == 1:
+            sigma_min = J[..., 0, 0].abs()
+        else:
+            finite = torch.isfinite(J).flatten(-2).all(-1)[..., None, None]
+            sigma_min = torch.linalg.svdvals(torch.where(finite, J, 0.0))[..., -1]
+        return ~(sigma_min > spec.singular_tol * scale)
     sigma_min, _ = singular_values(J)
     # NaN compares False: a non-finite sigma_min counts as singular too.
     regular = sigma_min > spec.singular_tol * scale
@@ -57,7 +71,17 @@ def singular_at_solution(
     singular_tol: float,
     change_of: Callable[..., torch.Tensor] | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which problems have a singular ``F_y`` at the solver's ``y``, and the scale.
+    """Which converged problems have a singular ``F_y`` at the solver's ``y``, and
+    the scale the backward measures ``F_y`` against.
+
+    The decision uses quantities at the solution only: ``sigma_min`` is compared
+    with the largest of ``sigma_max(F_y)``, the change of ``F_y`` per unit
+    relative shift of ``y`` (``F_yy max(1, |y|)`` for a scalar problem: then
+    ``F_y`` would vanish within ``singular_tol * max(1, |y|)`` of ``y``), and
+    ``|F_x . 1|`` where ``F_y`` can vanish near ``y`` (a vertical tangent).  The
+    path's largest ``sigma_max`` only decides which problems are worth that
+    extra evaluation: a regular root reached from a far start (``exp(y) - x``
+    from ``y0 = 20``, where ``F_y`` was ``e^20``) stays regular.
 
     Args:
         F: ``F(xs, y)`` with ``x`` as a tuple; ``G``: ``y -> F(x, y)``.
@@ -70,28 +94,27 @@ def singular_at_solution(
         change_of: the compiled ``|F_x . 1|`` of a scalar problem, or None.
 
     Returns:
-        ``(singular, scale)``, each ``batch_shape``.
+        ``(singular, scale)``, each ``batch_shape``; unconverged problems are never
+        ``singular`` (they fail as not converged).
     """
-    # |F_y| is compared with the largest |F_y| on the path and with |F_x|: at a
-    # vertical tangent only the latter stays away from 0 when y0 is close.
-    # (Unconverged problems fail anyway; their F(x, y) is not near 0 either.)
+    converged = stats["converged"]
     F_x = sensitivity_to_x(F, xs, y, stats["value"], event_ndim, change_of=change_of)
-    if not all_(stats["converged"]):
-        F_x = torch.where(stats["converged"], F_x, 0.0)
+    if not all_(converged):
+        F_x = torch.where(converged, F_x, 0.0)
     sigma_min = stats["sigma_min"]
-    scale = torch.maximum(stats["scale"], F_x)
-    singular = sigma_min <= singular_tol * scale
-    if any_(singular):
-        # Small against F_x alone is not enough: a steep straight curve has that
-        # too.  F_y must also be able to vanish near y (rarely needed: one more
-        # evaluation, and only when some problem is in doubt).
-        doubt = singular & (sigma_min > singular_tol * stats["scale"])
-        if any_(doubt):
-            near_zero = can_vanish(G, y, stats["J"], sigma_min, event_ndim, singular_tol**0.5)
-            F_x = torch.where(doubt & ~near_zero, 0.0, F_x)
-            scale = torch.maximum(stats["scale"], F_x)
-            singular = sigma_min <= singular_tol * scale
-    return singular, scale
+    sigma_max = singular_values(stats["J"])[1]
+    scale = torch.maximum(sigma_max, F_x)
+    # Small against the path or F_x: in doubt (rare; one more F_y evaluation).
+    doubt = converged & (sigma_min <= singular_tol * torch.maximum(stats["scale"], F_x))
+    if not any_(doubt):
+        return doubt, scale
+    reach = singular_tol**0.5
+    change = change_of_F_y(G, y, stats["J"], event_ndim, reach)
+    vanish = ~(change < sigma_min)  # F_y could reach 0 within reach * max(1, |y|)
+    local = torch.maximum(sigma_max, change / reach)
+    local = torch.maximum(local, torch.where(vanish, F_x, 0.0))
+    scale = torch.where(doubt, local, scale)
+    return doubt & (sigma_min <= singular_tol * local), scale
 
 
 def sensitivity_to_x(
@@ -129,21 +152,22 @@ def sensitivity_to_x(
     return change.nan_to_num_(nan=0.0, posinf=0.0)
 
 
-def can_vanish(
+def change_of_F_y(
     G: Callable[[torch.Tensor], torch.Tensor],
     y: torch.Tensor,
     J: torch.Tensor,
-    sigma_min: torch.Tensor,
     event_ndim: int,
     reach: float,
 ) -> torch.Tensor:
-    """Whether ``F_y`` changes by at least ``sigma_min`` within ``reach * max(1, |y|)``
-    of ``y``: by the linear extrapolation, it could vanish that close.
+    """``||F_y(y + delta) - F_y(y)||`` per problem, ``delta = reach * max(1, |y|)``
+    on every component: how much ``F_y`` moves within that distance.
 
-    What tells a vertical tangent or a double root (``F_y`` has a zero next to
-    ``y``) from a steep but regular curve such as ``y = 1000 x``, where ``|F_y|``
-    is small against ``|F_x|`` but constant.  One more evaluation of ``F`` and
-    ``F_y`` for the batch; non-finite there counts as "can vanish".
+    By the linear extrapolation, ``F_y`` could vanish that close when the change
+    is at least ``sigma_min``: what tells a vertical tangent or a double root
+    (``F_y`` has a zero next to ``y``) from a steep but regular curve such as
+    ``y = 1000 x``, where ``|F_y|`` is small against ``|F_x|`` but constant.  One
+    more evaluation of ``F`` and ``F_y`` for the batch; non-finite there gives
+    inf (counts as "can vanish").
     """
     batch_shape, _ = split(y.shape, event_ndim)
     delta = max_abs(y, event_ndim).clamp_(min=1).mul_(reach)
@@ -151,4 +175,4 @@ def can_vanish(
         y_in = (y + per_problem(delta, event_ndim)).requires_grad_()
         J_moved = jacobian(G(y_in), y_in, event_ndim)
     change = torch.linalg.vector_norm((J_moved - J).reshape(*batch_shape, -1), dim=-1)
-    return ~(change < sigma_min)
+    return change.nan_to_num_(nan=math.inf)
