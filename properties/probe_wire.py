@@ -187,8 +187,10 @@ def error_key(stage: str) -> str:
 
 
 def observation_keys(kind: str) -> frozenset[str]:
-    """Every key an observation of ``kind`` ("curve" or "map") may hold."""
-    return frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
+    """Every key an observation of ``kind`` ("curve" or "map") may hold (for maps,
+    those of a hazard observation too)."""
+    keys = frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
+    return keys | frozenset(HAZARD) if kind == "map" else keys
 
 
 def batch_points(x: float) -> list[float]:
