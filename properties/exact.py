@@ -46,6 +46,7 @@ __all__ = [
     "evaluate_terms",
     "exact_rational",
     "expression",
+    "map_second_derivative",
     "map_symbols",
     "mp",
 ]
@@ -311,3 +312,63 @@ def compile_torch_map(f_source: tuple[str, ...], k: int, scalar: bool) -> Compil
     xs, as_ = map_symbols(len(f_source), k, scalar=False)
     names = {"x": xs[0] if scalar else xs, "a": as_[0] if scalar else as_}
     return _lambdify_map([read_torch_source(s, names) for s in f_source], xs, as_)
+
+
+@functools.lru_cache(maxsize=512)
+def _torch_map_hessians(f_source: tuple[str, ...], k: int, scalar: bool) -> Callable[..., Any]:
+    """Per component ``i`` of the map, the Hessian of ``f_i`` in ``(x, a)`` jointly,
+    ``(m + k) x (m + k)``, lambdified once."""
+    xs, as_ = map_symbols(len(f_source), k, scalar=False)
+    names = {"x": xs[0] if scalar else xs, "a": as_[0] if scalar else as_}
+    args = (*xs, *as_)
+    components = [read_torch_source(s, names) for s in f_source]
+    return sympy.lambdify(args, [sympy.hessian(c, args) for c in components], modules="mpmath")
+
+
+def map_second_derivative(
+    f_source: tuple[str, ...],
+    k: int,
+    scalar: bool,
+    x_star: Sequence[Any],
+    a: Sequence[Any],
+    v: Sequence[float],
+) -> list[list[mpmath.mpf]]:
+    """``v^T d2x*/da2`` (``k x k``) of the fixed point ``x* = f(a)(x*)``.
+
+    Differentiating ``x' = f_x x' + f_a`` (``x'_j = dx*/da_j``, ``J = I - f_x``)
+    once more gives ``J x''_jl = z_j^T H_i z_l`` per component ``i``, with ``H_i``
+    the Hessian of ``f_i`` in ``(x, a)`` and ``z_j = (x'_j, e_j)``; so
+    ``v^T x''_jl = sum_i u_i z_j^T H_i z_l`` with ``J^T u = v``.
+
+    Args:
+        f_source: the map's torch source (``MapCase.f_source``), ``m`` components.
+        k: number of parameters.
+        scalar: the source uses bare 0-d ``x`` and ``a``.
+        x_star: the fixed point (``m`` values, decimal text or numbers).
+        a: the parameters (``k`` values).
+        v: the upstream weights (``m`` floats).
+
+    Returns:
+        The symmetric ``k x k`` matrix, in mpmath numbers at ``DPS`` digits.
+    """
+    m = len(f_source)
+    evaluate = compile_torch_map(f_source, k, scalar).evaluate
+    hessians = _torch_map_hessians(f_source, k, scalar)
+    with mpmath.workdps(DPS):
+        x, av = [mp(t) for t in x_star], [mp(t) for t in a]
+        _, f_x, f_a = evaluate(x, av)
+        J = mpmath.eye(m) - f_x
+        dx = mpmath.inverse(J) * f_a
+        u = mpmath.lu_solve(J.T, mpmath.matrix([mp(t) for t in v]))
+        H = [mpmath.matrix(h) for h in hessians(*x, *av)]
+        z = [
+            mpmath.matrix([dx[i, j] for i in range(m)] + [int(c == j) for c in range(k)])
+            for j in range(k)
+        ]
+        return [
+            [
+                sum((u[i] * (z[j].T * H[i] * z[c])[0, 0] for i in range(m)), mpmath.mpf(0))
+                for c in range(k)
+            ]
+            for j in range(k)
+        ]

@@ -17,7 +17,11 @@ Calling conventions (``docs/ARCHITECTURE.md``):
   scalar.
 
 Every stage is run on fresh inputs and guarded on its own, so that a candidate
-without (say) double backward still gets its first derivative recorded.
+without (say) double backward still gets its first derivative recorded.  A
+request with ``"conformance": true`` adds ``probe_conformance``'s stages (loss
+scale, and the claimed forward mode, torch.func, second order), each under a
+deadline; a map request with ``"hazard": true`` runs only the call and one
+backward under it.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ GRADCHECK_MAP_TOL, MESSAGE_LIMIT = _wire.GRADCHECK_MAP_TOL, _values.MESSAGE_LIMI
 error_key, batch_points = _wire.error_key, _wire.batch_points
 number, numbers, graph_size = _values.number, _values.numbers, _values.graph_size
 error_record, as_tensor, timed_call = _values.error_record, _values.as_tensor, _values.timed_call
-Stages = _values.Stages
+Stages, curve_function = _values.Stages, _values.curve_function
+_conformance = _sibling("probe_conformance")
 #: The same options under their former name (``tests/test_checks.py`` compares them).
 _GRADCHECK_OPTIONS = GRADCHECK_OPTIONS
 
@@ -67,24 +72,6 @@ Json = dict[str, Any]
 
 
 # ----------------------------------------------------------------------- curves
-
-
-def curve_function(source: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``F(x, y)`` from torch-evaluable source over ``x``, ``y`` and ``torch``.
-
-    The result always has the broadcast shape of ``x`` and ``y`` (a constant
-    expression is broadcast too).
-    """
-    code = compile(source, "<F>", "eval")
-
-    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        value = eval(code, {"torch": torch, "__builtins__": {}}, {"x": x, "y": y})
-        if not isinstance(value, torch.Tensor):
-            like = x if isinstance(x, torch.Tensor) else y
-            value = torch.full_like(like, float(value))
-        return value
-
-    return F
 
 
 def _curve_call(
@@ -160,6 +147,8 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
                 "y_dtype": str(y.dtype).removeprefix("torch."),
                 "dy_dx": number(_grad(y, xt, torch.ones_like(y))),
             }
+    if wire.get("conformance"):
+        obs["conformance"] = _conformance.observe_curve(wire, solve, F)
     return obs
 
 
@@ -354,7 +343,20 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
     if dtype == torch.float64 and "gradcheck" not in set(wire.get("skip") or ()):
         with run.stage("gradcheck"):
             obs["gradcheck"] = _map_gradcheck(wire, fixed_point, min(tol, GRADCHECK_MAP_TOL))
+    if wire.get("conformance"):
+        obs["conformance"] = _conformance.observe_map(wire, fixed_point, *_map_parts(wire))
     return obs
+
+
+def _map_parts(wire: Json) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``(new_f, inputs, distance)`` for ``probe_conformance``: a fresh recorded map,
+    ``inputs(dtype) -> (a, x0)`` and the distance."""
+    scalar = bool(wire.get("scalar", False))
+    return (
+        lambda: _MapRecorder(list(wire["f"]), scalar).f,
+        lambda dtype: _map_inputs(wire, dtype),
+        _distance,
+    )
 
 
 def _map_gradcheck(wire: Json, fixed_point: Callable[..., Any], tol: float) -> Json:
@@ -391,5 +393,7 @@ def observe(wire: Json, candidate: Callable[..., Any]) -> Json:
         (their meaning in ``probe_wire.OBSERVATION``).
     """
     if wire.get("kind") == "map":
+        if wire.get("hazard"):
+            return _conformance.observe_hazard(wire, candidate, *_map_parts(wire))
         return observe_map(wire, candidate)
     return observe_curve(wire, candidate)

@@ -152,3 +152,21 @@ def graph_size(output: torch.Tensor) -> int:
                 seen.add(child)
                 stack.append(child)
     return len(seen)
+
+
+def curve_function(source: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``F(x, y)`` from torch-evaluable source over ``x``, ``y`` and ``torch``.
+
+    The result always has the broadcast shape of ``x`` and ``y`` (a constant
+    expression is broadcast too).
+    """
+    code = compile(source, "<F>", "eval")
+
+    def F(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        value = eval(code, {"torch": torch, "__builtins__": {}}, {"x": x, "y": y})
+        if not isinstance(value, torch.Tensor):
+            like = x if isinstance(x, torch.Tensor) else y
+            value = torch.full_like(like, float(value))
+        return value
+
+    return F

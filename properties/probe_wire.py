@@ -24,6 +24,10 @@ LOOSE_TOL_FACTOR = 1e4
 #: ``tol`` of the float64 gradcheck run of a map case (an accurate forward
 #: keeps finite differences meaningful).
 GRADCHECK_MAP_TOL = 1e-12
+#: Upstream weights of the loss-scale stage: ``grad(w L) / w`` must not depend on ``w``.
+LOSS_SCALES = (1e-8, 1e-4, 1.0, 1e4, 1e8)
+#: Seconds a conformance or hazard stage may take before it is stopped.
+DEADLINE = 10.0
 #: Stages a request may list under ``skip``.
 OPTIONAL_STAGES = ("batch", "gradcheck", "float32")
 
@@ -54,6 +58,61 @@ REQUEST: dict[str, dict[str, str]] = {
     },
 }
 
+#: Request keys of the conformance stages (either kind): ``probe_conformance``.
+CONFORMANCE_REQUEST: dict[str, str] = {
+    "conformance": "true: also run the conformance stages (result under 'conformance')",
+    "claims": "the capabilities the target declares (properties.capabilities)",
+    "scales": "the loss-scale weights (default LOSS_SCALES)",
+    "deadline": "seconds per conformance stage (default DEADLINE)",
+    "hazard": "true (maps): only the call and one backward, under the deadline",
+}
+
+#: What ``observation["conformance"]`` holds, by kind: key -> meaning.
+CONFORMANCE: dict[str, dict[str, str]] = {
+    "curve": {
+        "claims": "the request's claims",
+        "loss_scale": "{scales, grads}: the backward's dy/dx times each weight",
+        "forward_ad": "dy/dx as the tangent of forward_ad (x's tangent 1)",
+        "func_jvp": "dy/dx as torch.func.jvp's tangent",
+        "func_grad": "torch.func.grad of y",
+        "func_vjp": "{weight, grad}: torch.func.vjp's pullback of the weight",
+        "singles": "{x, y, grad}: one call and one backward per batch point",
+        "func_jacrev": "torch.func.jacrev of the batch (n x n)",
+        "func_vmap": "{y, grad}: torch.func.vmap of the call and of its grad",
+        "warnings": "up to 10 {stage, category, message}",
+    },
+    "map": {
+        "claims": "the request's claims",
+        "tangent": "the direction t of the forward-mode stages (k floats)",
+        "loss_scale": "{scales, vjps}: (s v)^T dx/da for each weight s",
+        "forward_ad": "dx/da t as forward_ad's tangent",
+        "func_jvp": "dx/da t as torch.func.jvp's tangent",
+        "d2x_da2": "d2(v^T x*)/da2 by double backward (k x k)",
+        "func_grad": "torch.func.grad of v^T x*",
+        "func_vjp": "torch.func.vjp's pullback of v",
+        "func_jacrev": "torch.func.jacrev: dx/da (m x k)",
+        "warnings": "up to 10 {stage, category, message}",
+    },
+}
+#: The conformance stages of each kind (their errors: ``error_key(stage)``).
+CONFORMANCE_STAGES: dict[str, tuple[str, ...]] = {
+    "curve": ("loss_scale", "forward_ad", "func_jvp", "func_grad", "func_vjp")
+    + ("func_jacrev", "func_vmap"),
+    "map": ("loss_scale", "forward_ad", "func_jvp", "d2x_da2", "func_grad", "func_vjp")
+    + ("func_jacrev",),
+}
+#: A hazard observation (``"hazard": true``): key -> meaning.
+HAZARD = {
+    "kind": '"map"',
+    "hazard": "true",
+    "deadline": "the deadline of each stage (seconds)",
+    "x": "the returned point (m floats)",
+    "vjp": "1^T dx/da by backward, when x was finite",
+    "warnings": "up to 10 {stage, category, message}",
+    "call_error": "{type, message}; type TimeoutError when the deadline stopped it",
+    "vjp_error": "the same for the backward",
+}
+
 #: The guarded stages of each kind, in the order they run.
 STAGES: dict[str, tuple[str, ...]] = {
     "curve": (
@@ -78,6 +137,7 @@ _BOTH = {
     "mutated": "names of the inputs the call modified in place",
     "residual": "|F(x, y)| (curves) or |f(a)(x) - x| (maps) in float64",
     "gradcheck": "{options, passed, error?}, plus fd_dy_dx (curves) or tol (maps)",
+    "conformance": "what the conformance stages recorded (CONFORMANCE[kind]), when asked",
 }
 
 #: What an observation holds, by kind: key -> meaning (and ``error_key`` of a stage).
@@ -127,8 +187,10 @@ def error_key(stage: str) -> str:
 
 
 def observation_keys(kind: str) -> frozenset[str]:
-    """Every key an observation of ``kind`` ("curve" or "map") may hold."""
-    return frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
+    """Every key an observation of ``kind`` ("curve" or "map") may hold (for maps,
+    those of a hazard observation too)."""
+    keys = frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
+    return keys | frozenset(HAZARD) if kind == "map" else keys
 
 
 def batch_points(x: float) -> list[float]:

@@ -19,7 +19,7 @@ import json
 import math
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "degenerate", "error"]
+Status = Literal["pass", "fail", "degenerate", "error", "not_claimed"]
 
 #: Cases whose degeneracy measure is below this are flagged "degenerate":
 #: reported apart, never counted as a pass or a fail of the value checks.

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from properties import formulas
+from properties.hazard_maps import HAZARD_FAMILIES
 from properties.probe_wire import GRADCHECK_OPTIONS
 from properties.records import CurveCase, MapCase
 
 Case = CurveCase | MapCase
+
+#: Seconds a hazard case's call (and its backward) may take: the reference stops
+#: after its 10 000 iterations in under a second.
+HAZARD_DEADLINE = 3.0
 
 #: gradcheck's absolute tolerance (the probe's ``GRADCHECK_OPTIONS``).
 GRADCHECK_ATOL = GRADCHECK_OPTIONS["atol"]
@@ -79,12 +85,27 @@ def curve_wire(case: CurveCase, dtype: str = "float64", weight: float = 1.0) -> 
     }
 
 
-def wire_for(case: Case, dtype: str | None = None) -> dict[str, Any]:
+def wire_for(
+    case: Case, dtype: str | None = None, claims: Iterable[str] | None = None
+) -> dict[str, Any]:
     """What to send to ``probe.observe`` for ``case``: its wire plus weights and batch.
 
     Curve batches are ``x`` and two neighbours close enough to stay on the same
-    branch (closer to the point the more degenerate it is).
+    branch (closer to the point the more degenerate it is).  With ``claims``
+    (the target's capabilities, possibly none) the conformance stages run too;
+    a hazard map (``hazard_maps``) gets only the call and a backward, under
+    ``HAZARD_DEADLINE``.
     """
+    if isinstance(case, MapCase) and case.family in HAZARD_FAMILIES:
+        return {**map_wire(case), "hazard": True, "deadline": HAZARD_DEADLINE}
+    wire = _wire_for(case, dtype)
+    if claims is not None:
+        wire["conformance"] = True
+        wire["claims"] = sorted(claims)
+    return wire
+
+
+def _wire_for(case: Case, dtype: str | None) -> dict[str, Any]:
     if isinstance(case, MapCase):
         wire = map_wire(case, weights=weights_for(case))
         if case.degenerate:

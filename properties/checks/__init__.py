@@ -22,17 +22,21 @@ requires an error, a warning or a non-finite value.  Tolerances: see
 ``properties.checks.common``.
 
 Modules: ``common`` (tolerances, hints, ``Judge``, the checks both kinds ask),
-``curves`` (``judge_curve``), ``maps`` (``judge_map``).
+``curves`` (``judge_curve``), ``maps`` (``judge_map``), ``conformance`` (loss
+scale, forward mode, torch.func, d2x*/da2: ``judge_conformance``), ``hazards``
+(non-contracting and singular maps: ``judge_hazard``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from properties import causes, probe
 from properties.checks.common import HINTS, RTOL, Case, Observation, call_text
+from properties.checks.conformance import judge_conformance
 from properties.checks.curves import judge_curve
+from properties.checks.hazards import judge_hazard
 from properties.checks.maps import judge_map
 from properties.records import CheckResult, MapCase
 from properties.wire import GRADCHECK_ATOL, weights_for, wire_for
@@ -66,9 +70,11 @@ def judge(case: Case, observation: Observation) -> list[CheckResult]:
         raised on the plain call gets a single "call" result (status "error",
         or "degenerate"/a behaviour pass at degenerate points).
     """
+    if isinstance(case, MapCase) and observation.get("hazard"):
+        return judge_hazard(case, observation)
     if isinstance(case, MapCase):
-        return judge_map(case, observation)
-    return judge_curve(case, observation)
+        return judge_map(case, observation) + judge_conformance(case, observation)
+    return judge_curve(case, observation) + judge_conformance(case, observation)
 
 
 def run(
@@ -76,6 +82,7 @@ def run(
     candidate: Callable[..., Any] | None = None,
     *,
     observe: Observe | None = None,
+    claims: Iterable[str] | None = None,
     diagnose: bool = True,
 ) -> list[CheckResult]:
     """Observe ``case``, judge it, and explain what failed.
@@ -90,6 +97,9 @@ def run(
             distance, tol)`` (maps), run in this process by ``probe.observe``.
         observe: instead of ``candidate``, what turns the request into an
             observation elsewhere (e.g. a grading worker's round trip).
+        claims: the target's capabilities (``properties.capabilities``): when
+            given (even empty) the conformance properties are checked too, an
+            unclaimed capability's as "not_claimed".
         diagnose: False: ``judge``'s results as they are (no extra calls).
 
     Returns:
@@ -105,7 +115,7 @@ def run(
         def observe(request: dict[str, Any]) -> Observation:
             return probe.observe(request, candidate)
 
-    wire = wire_for(case)
+    wire = wire_for(case, claims=claims)
     observation = observe(wire)
     results = judge(case, observation)
     return causes.explain(case, wire, observation, results, observe) if diagnose else results

@@ -22,6 +22,7 @@ from __future__ import annotations
 from properties.strategies._bounds import CURVE_FAMILIES, DTYPES, MAP_FAMILIES
 from properties.strategies._cases import curve_cases, degenerate_curve_cases, user_curve_cases
 from properties.strategies._curves import circles, curves, ellipses, polynomials
+from properties.strategies._hazards import hazard_map_cases
 from properties.strategies._maps import map_cases
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "curves",
     "degenerate_curve_cases",
     "ellipses",
+    "hazard_map_cases",
     "map_cases",
     "polynomials",
     "user_curve_cases",

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from properties import checks, records
+from properties import capabilities, checks, records
 from properties.candidates import Target
 from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
@@ -19,12 +19,15 @@ _FAILED = pytest.StashKey[bool]()
 Case = CurveCase | MapCase
 
 
-def run(case: Case, target: Target) -> list[CheckResult]:
-    """All checks of ``case`` for ``target`` (in process: the suite's own path)."""
+def run(case: Case, target: Target, *, conformance: bool = False) -> list[CheckResult]:
+    """All checks of ``case`` for ``target`` (in process: the suite's own path);
+    with ``conformance``, also the properties of ``capabilities`` (those the
+    target does not declare as "not_claimed")."""
     candidate = target.candidate(case.kind)
     if candidate is None:
         pytest.skip(f"{target.name} implements the {target.assignment} assignment only")
-    return checks.run(case, candidate)
+    claims = capabilities.claims_of(target) if conformance else None
+    return checks.run(case, candidate, claims=claims)
 
 
 def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: bool = False) -> None:

@@ -10,10 +10,11 @@ report; degenerate cases never fail a value check (their status is
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
-from properties import strategies
+from properties import capabilities, strategies
 from properties.candidates import Target
+from properties.checks.hazards import NAMES
 from properties.records import CurveCase, MapCase
 from properties.suite import harness
 
@@ -23,6 +24,14 @@ HYGIENE = ("batch", "float32", "no_mutation", "y0_grad")
 MAP_ROOT = ("call", "shape_dtype", "x_star", "residual")
 MAP_GRADIENT = ("dx_da_formula", "dx_da_true", "upstream", "gradcheck")
 MAP_IMPLICIT = ("graph_growth", "backward_at_fixed_point", "x0_grad", "no_mutation")
+#: Loss scale (every target) and the properties of the capabilities a target
+#: declares (``properties.capabilities``); undeclared ones are "not_claimed".
+CONFORMANCE = ("loss_scale",) + tuple(p for ps in capabilities.PROPERTIES.values() for p in ps)
+HAZARDS = tuple(NAMES.values())
+#: The conformance tests run a fifth of the profile's examples: each case costs
+#: several more calls (five loss scales, the transforms), a hazard case up to
+#: the candidate's whole iteration cap.
+FEW = settings(max_examples=max(4, settings.default.max_examples // 5))
 
 
 def _check(
@@ -30,8 +39,10 @@ def _check(
     target: Target,
     request: pytest.FixtureRequest,
     names: tuple[str, ...],
+    *,
+    conformance: bool = False,
 ) -> None:
-    results = harness.run(case, target)
+    results = harness.run(case, target, conformance=conformance)
     bad = harness.failing(results, names)
     harness.record(request.node, case, results, fails=bool(bad))
     assert not bad, harness.explain(case, bad)
@@ -85,3 +96,23 @@ def test_implicit_not_unrolled(
     case: MapCase, target: Target, request: pytest.FixtureRequest
 ) -> None:
     _check(case, target, request, MAP_IMPLICIT)
+
+
+@given(case=strategies.curve_cases())
+@FEW
+def test_curve_conformance(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, CONFORMANCE, conformance=True)
+
+
+@given(case=strategies.map_cases())
+@FEW
+def test_map_conformance(case: MapCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, CONFORMANCE, conformance=True)
+
+
+@given(case=strategies.hazard_map_cases())
+@FEW
+def test_maps_that_cannot_be_iterated(
+    case: MapCase, target: Target, request: pytest.FixtureRequest
+) -> None:
+    _check(case, target, request, HAZARDS)
