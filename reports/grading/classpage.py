@@ -4,11 +4,12 @@ Three views of the graded submissions, rendered here from the records alone:
 
 - the score distribution of each assignment (a histogram, PNG inlined as
   base64: the page is one self-contained file) with its count, mean and median;
-- the mistakes across the class: each diagnosis code (``ItemScore.diagnosis``;
-  an item without codes is listed under its likely-mistake hint, one without
-  either is not a diagnosed mistake), how many students made it, each linked
-  to that student's ``report.html``, and the items it cost; then the
-  submissions that did not run cleanly, by status;
+- the mistakes across the class: each diagnosis code (``ItemScore.diagnosis``,
+  ``docs/diagnosis.md``; an item without codes is listed under its
+  likely-mistake hint, one without either is not a diagnosed mistake), how many
+  students made it, each linked to that student's ``report.html``, and the items
+  it cost; then the submissions that did not run cleanly, by status, and the
+  run-level signals (``Graded.signals``), by signal;
 - the items most failed: per assignment, how many submissions lost points on
   each item and the points lost on average.
 
@@ -133,6 +134,8 @@ def _mistakes(graded: Sequence[Graded]) -> str:
     for g in graded:
         if g.status != "graded":
             broken.setdefault(g.status, []).append(g)
+        for signal in getattr(g, "signals", ()) or ():  # run-level signals, when graded with them
+            broken.setdefault(f"signal: {signal}", []).append(g)
     runs = "".join(
         f"<tr><td>{_e(status)}</td><td class='num'>{len(rows)}</td>"
         f"<td>{', '.join(_link(g) for g in rows)}</td></tr>"
@@ -145,7 +148,7 @@ def _mistakes(graded: Sequence[Graded]) -> str:
         + table
         + (
             "<h2>Submissions that did not run cleanly</h2><table class='iv-grid' id='status'>"
-            "<thead><tr><th>status</th><th>submissions</th><th>who</th></tr></thead>"
+            "<thead><tr><th>status or signal</th><th>submissions</th><th>who</th></tr></thead>"
             f"<tbody>{runs}</tbody></table>"
             if runs
             else ""
