@@ -152,6 +152,25 @@ def test_a_renamed_or_moved_file_is_reused_only_under_its_name(
     assert calls == ["d.py"]
 
 
+def test_a_grade_decided_by_a_deadline_is_graded_again(
+    folder: Path, tmp_path: Path, calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = run.grade_file
+
+    def timing_out(path: Path, **kwargs: Any) -> Graded:
+        graded = fake(path, **kwargs)
+        if path.name == "b.py":
+            graded.status = "timeout"
+        return graded
+
+    monkeypatch.setattr(run, "grade_file", timing_out)
+    out = tmp_path / "out"
+    grade(folder, out)
+    calls.clear()
+    grade(folder, out)
+    assert calls == ["b.py"]
+
+
 def test_an_unreadable_cache_entry_is_a_miss(
     folder: Path, tmp_path: Path, calls: list[str]
 ) -> None:

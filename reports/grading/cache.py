@@ -11,6 +11,10 @@ Since grading is deterministic, a reused entry is what grading again would
 give, so the gradebook of an incremental regrade is byte-identical to a full
 one's (``--force`` ignores the entries and rewrites them).
 
+A grade a clock decided (a timeout; exploration cut by its wall-clock backstop)
+is never kept: on a loaded machine the same file may finish next time, so it is
+graded again on every run.
+
 Entries are pickles of the grader's own records (``Graded``) with the rendered
 report, written by this process into ``OUT/.cache/``: trust that folder as you
 trust the gradebook beside it, and never point ``--out`` at a folder that
@@ -55,6 +59,19 @@ def grader_version() -> str:
 def _name(fn: Callable[..., Any]) -> str:
     """A function's stable name (its repr holds a memory address)."""
     return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+#: Statuses a clock decided: on a loaded machine the same code may finish next time.
+CLOCKED = frozenset({"timeout", "timeout at import"})
+
+
+def reusable(graded: Graded) -> bool:
+    """Whether a grade may be reused: not when a deadline or exploration's wall-clock
+    backstop decided part of it (those depend on the machine's load, not only on the
+    file), so such a file is graded again on every run."""
+    exploration = graded.exploration
+    timed = exploration is not None and exploration.timed_budget
+    return graded.status not in CLOCKED and not timed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +163,10 @@ class Cache:
         return dataclasses.replace(entry, graded=dataclasses.replace(entry.graded, path=path))
 
     def store(self, key: str, graded: Graded, report: str, results: str) -> None:
-        """Keep a graded submission and its pages under ``key`` (written whole or not at all)."""
+        """Keep a graded submission and its pages under ``key`` (written whole or not at all),
+        unless a clock decided its grade (``reusable``)."""
+        if not reusable(graded):
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
