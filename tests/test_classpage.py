@@ -4,11 +4,14 @@ items most failed; self-contained and linked from the gradebook."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 
+import pytest
 from test_grade_cache import graded_from_text
 
+from reports import screenshot
 from reports.grading import classpage, gradebook
 
 
@@ -56,3 +59,27 @@ def test_gradebook_links_the_class_page(tmp_path: Path) -> None:
     graded = [graded_from_text(tmp_path / "a.py", "a.py")]
     assert 'href="class.html"' in gradebook.to_html(graded, class_page=classpage.FILE)
     assert "class.html" not in gradebook.to_html(graded)
+
+
+@pytest.mark.browser
+def test_class_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    if absent := screenshot.missing():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {', '.join(absent)} not installed")
+        pytest.skip(f"{', '.join(absent)} not installed (apt-get install chromium chromium-driver)")
+    graded = []
+    for name, text in {"a.py": "root=pass", "b.py": "grad=fail hint=sign"}.items():
+        (tmp_path / name).write_text(text)
+        graded.append(graded_from_text(tmp_path / name, name))
+    page = tmp_path / classpage.FILE
+    page.write_text(classpage.to_html(graded), encoding="utf-8")
+    with screenshot.chromium(1000, 900) as driver:
+        driver.get(page.resolve().as_uri())
+        drawn = "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        assert driver.execute_script(drawn)
+        rows = driver.execute_script(
+            "return document.querySelectorAll('#mistakes tbody tr').length"
+        )
+        assert rows == 1
+        link = driver.execute_script("return document.querySelector('#mistakes a').href")
+        assert link.endswith("/b.py/report.html")
