@@ -50,22 +50,14 @@ def _top_level_names(tree: ast.Module) -> tuple[set[str], set[str]]:
 def infer_assignment(path: str | Path) -> str:
     """The assignment a submission file follows, from its top-level definitions.
 
-    Reads the file's syntax tree; never runs it.
+    Reads the file's syntax tree (a notebook's: its code cells', see
+    ``properties.notebooks``); never runs it.
 
     Raises:
         TargetError: unreadable file, syntax error, or neither assignment's names.
     """
     path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8", errors="replace")
-        with _AST_LOCK:  # ast.parse is not thread-safe in CPython 3.11.7 (gh-106905)
-            tree = ast.parse(source, filename=str(path))
-    except OSError as exc:
-        raise TargetError(f"Cannot read the target file {path}: {exc}.") from exc
-    except SyntaxError as exc:
-        raise TargetError(
-            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}. Fix it and rerun."
-        ) from exc
+    tree = _notebook_tree(path) if path.suffix.lower() == ".ipynb" else _file_tree(path)
     functions, classes = _top_level_names(tree)
     if "fixed_point" in functions:
         return "fixed_point"
@@ -76,6 +68,38 @@ def infer_assignment(path: str | Path) -> str:
         "assignment) nor a torch.autograd.Function named Implicit or a function "
         "implicit(F, x, y0) (the implicit assignment). Define one of them at top level."
     )
+
+
+def _notebook_tree(path: Path) -> ast.Module:
+    """The top-level statements of a notebook's code cells; a cell that does not parse
+    defines nothing here (loading the notebook reports it, with its cell and line)."""
+    from properties import notebooks  # nbformat: only ever in the grader, not the worker
+
+    try:
+        notebook = notebooks.read(path)
+    except notebooks.NotebookError as exc:
+        raise TargetError(str(exc)) from exc
+    body: list[ast.stmt] = []
+    for cell in notebook.cells:
+        try:
+            with _AST_LOCK:
+                body += ast.parse(cell.source, filename=notebook.filename(cell)).body
+        except SyntaxError:
+            continue
+    return ast.Module(body=body, type_ignores=[])
+
+
+def _file_tree(path: Path) -> ast.Module:
+    try:
+        source = path.read_text(encoding="utf-8", errors="replace")
+        with _AST_LOCK:  # ast.parse is not thread-safe in CPython 3.11.7 (gh-106905)
+            return ast.parse(source, filename=str(path))
+    except OSError as exc:
+        raise TargetError(f"Cannot read the target file {path}: {exc}.") from exc
+    except SyntaxError as exc:
+        raise TargetError(
+            f"{path} has a syntax error at line {exc.lineno}: {exc.msg}. Fix it and rerun."
+        ) from exc
 
 
 def expected(assignment: str) -> str:

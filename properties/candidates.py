@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from properties import notebooks
 from properties.assignments import ASSIGNMENTS, TargetError, candidate, infer_assignment
 
 #: The reference implements both assignments.
@@ -100,6 +101,8 @@ def _check_assignment(assignment: str | None) -> None:
 def load_module(path: str | Path) -> ModuleType:
     """Import the file at ``path`` under a unique module name, without touching ``sys.path``.
 
+    A notebook (``.ipynb``) is loaded as its code cells (``properties.notebooks``).
+
     Raises:
         TargetError: the file is missing or raises while being imported.
     """
@@ -108,6 +111,8 @@ def load_module(path: str | Path) -> ModuleType:
         raise TargetError(f"The target file {path} does not exist.")
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"_submission_{path.stem.replace('-', '_')}_{digest}"
+    if notebooks.is_notebook(path):
+        return _load_notebook(path, name)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise TargetError(f"Cannot load {path} as a Python module (is it a .py file?).")
@@ -120,6 +125,26 @@ def load_module(path: str | Path) -> ModuleType:
         raise TargetError(
             f"Importing {path} raised {type(exc).__name__}: {exc}. The file must import "
             "cleanly (no work at import time that can fail)."
+        ) from exc
+    return module
+
+
+def _load_notebook(path: Path, name: str) -> ModuleType:
+    """A notebook's code cells as the module ``name`` (``properties.notebooks``)."""
+    try:
+        source = notebooks.to_module(notebooks.read(path))
+    except notebooks.NotebookError as exc:
+        raise TargetError(str(exc)) from exc
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    try:
+        exec(compile(source, f"{path.name} (converted)", "exec", dont_inherit=True), vars(module))
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise TargetError(
+            f"Running the notebook {path} raised {type(exc).__name__}: {exc}. Its definitions "
+            "must run cleanly from a fresh kernel (Kernel > Restart and run all)."
         ) from exc
     return module
 

@@ -4,8 +4,10 @@ Usage::
 
     python -m reports.grade [SUBMISSIONS...] [--out DIR] [-j N] [--reference]
         [--assignment fixed_point|implicit] [--rubric FILE] [--deadline SECONDS]
+        [--roster FILE.csv] [--force]
 
-``SUBMISSIONS`` are ``.py`` files or folders of them (default: the bundled
+``SUBMISSIONS`` are ``.py`` files, Jupyter notebooks (``.ipynb``: their code
+cells, ``properties.notebooks``) or folders of them (default: the bundled
 ``examples/submissions/``).  Each file's assignment is read from what it
 defines (without running it) unless ``--assignment`` is given.  For each file,
 a worker process (``reports.grading.sandbox.Worker``) runs ``probe.observe``
@@ -13,7 +15,11 @@ on every frozen case (``properties.frozen.load_cases``); this process alone judg
 the observations (``properties.checks.judge``) and scores them with the rubric
 (``reports.grading.run``).
 Writes, in ``--out``: ``<name>/report.html`` and ``<name>/results.json`` per
-submission, ``gradebook.html`` and ``gradebook.csv``.
+submission, ``gradebook.html`` and ``gradebook.csv``, ``canvas.csv`` (Canvas's
+gradebook import; ``--roster`` maps files to students) and ``class.html`` (the
+class's scores and mistakes by cause).  A file graded before into the same
+``--out``, unchanged and under an unchanged grader, is not graded again
+(``reports.grading.cache``; ``--force`` regrades all).
 
 After the frozen cases, a submission that loaded and did not time out or crash
 is *explored* (``reports.grading.explore``): a derandomized Hypothesis search over the
@@ -38,6 +44,9 @@ from pathlib import Path
 
 from properties.assignments import ASSIGNMENTS
 
+from . import canvas, classpage
+from .cache import FOLDER as CACHE_FOLDER
+from .cache import Cache
 from .explore import DEFAULT_BUDGET, Budget
 from .isolation import Limits, detect_isolation
 from .rubric import RubricError
@@ -65,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "submissions",
         nargs="*",
-        help="submission .py files or folders of them (default: examples/submissions/)",
+        help="submission .py or .ipynb files, or folders of them (default: examples/submissions/)",
     )
     parser.add_argument(
         "--out",
@@ -100,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
         f"{DEFAULT_BUDGET.examples})",
     )
     parser.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="CSV mapping submission files to students (columns file, name, id, sis_user_id, "
+        "sis_login_id, section) for canvas.csv (default: rows keyed by file)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="regrade every file (default: reuse the grade of a file unchanged since the last "
+        "run into --out, under an unchanged grader, rubric and frozen set)",
+    )
+    parser.add_argument(
         "--deadline",
         type=float,
         default=None,
@@ -124,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not paths:
-        print("error: no .py files to grade.", file=sys.stderr)
+        print("error: no .py or .ipynb files to grade.", file=sys.stderr)
         return 2
     limits = None
     if args.deadline is not None:
@@ -136,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --explore={args.explore} must be >= 0 cases.", file=sys.stderr)
         return 2
     try:
+        roster = canvas.read_roster(args.roster) if args.roster is not None else None
+    except canvas.RosterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         graded = grade_class(
             paths,
             args.out,
@@ -145,13 +173,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             limits=limits,
             reference=_reference_assignments(paths, args) if args.reference else (),
             explore=explore_budget(args.explore),
+            cache=Cache(args.out / CACHE_FOLDER, force=args.force),
+            roster=roster,
         )
     except RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for name in canvas.unmatched(graded, roster):
+        print(f"roster: {name} is not in {args.roster}; its canvas.csv row is keyed by file.")
     for note in detect_isolation().notes:
         print(f"isolation: {note}", file=sys.stderr)
     print(f"{len(graded)} submissions graded: {args.out / 'gradebook.html'}")
+    print(f"class page: {args.out / classpage.FILE}; Canvas import: {args.out / canvas.FILE}")
     return 0
 
 

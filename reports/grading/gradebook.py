@@ -105,8 +105,9 @@ def to_csv(graded: Sequence[Graded]) -> str:
 # -- the class gradebook -------------------------------------------------------------
 
 
-def to_html(graded: Sequence[Graded]) -> str:
-    """The class gradebook: one sortable row per submission, linking its report."""
+def to_html(graded: Sequence[Graded], class_page: str | None = None) -> str:
+    """The class gradebook: one sortable row per submission, linking its report (and the
+    class page, when ``class_page`` names it)."""
     rows = []
     for g in graded:
         failing = [s for s in g.items if s.score < s.item.points]
@@ -129,7 +130,13 @@ def to_html(graded: Sequence[Graded]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Gradebook</title>"
         f"{_STYLE}</head><body><h1>Gradebook</h1>"
         f"<p>{len(graded)} submissions. Click a column to sort; click a name for its report.</p>"
-        '<table class="iv-grid iv-sortable" id="gradebook"><thead><tr>'
+        + (
+            f'<p><a href="{_e(class_page)}">The class: scores, mistakes by cause, '
+            "items most failed</a></p>"
+            if class_page
+            else ""
+        )
+        + '<table class="iv-grid iv-sortable" id="gradebook"><thead><tr>'
         "<th>submission</th><th>assignment</th><th>score</th><th>max</th><th>status</th>"
         "<th>points lost on</th><th>diagnosis</th><th>run signals</th>"
         "<th>exploration (not scored)</th></tr></thead>"

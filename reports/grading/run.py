@@ -30,9 +30,11 @@ from typing import TextIO
 
 from properties import assignments
 
+from . import canvas, classpage, gradebook, gradescope_results, submissions
 from . import explore as explore_mod
-from . import gradebook, gradescope_results
 from . import rubric as rubric_mod
+from .cache import Cache
+from .canvas import Roster
 from .explore import DEFAULT_BUDGET, Budget, Exploration
 from .graded import Graded
 from .isolation import Isolation, Limits, detect_isolation
@@ -101,8 +103,16 @@ def grade_file(
     limits = limits or Limits(deadline=rubric.deadline)
     isolation = isolation if isolation is not None else detect_isolation()
     graded = Graded(name or path.name, path, assignment, "graded", rubric, notes=isolation.notes)
+    try:
+        script = submissions.script(path)  # a notebook becomes a .py here (parsed, not run)
+    except submissions.NotebookError as exc:
+        graded.status, graded.load_error = submissions.MALFORMED, str(exc)
+        graded.cases = [not_run(c, graded.status, str(exc)) for c in cases]
+        graded.items = rubric_mod.score(rubric, graded.cases)
+        return graded
+    graded.notes = (*graded.notes, *script.notes)
 
-    with Worker(path, assignment, probe, limits, isolation, trusted) as worker:
+    with script, Worker(script.path, assignment, probe, limits, isolation, trusted) as worker:
         hello = worker.hello()
         if hello.error is not None:
             graded.status = LOAD_STATUSES.get(hello.error_kind or "", "import error")
@@ -221,22 +231,7 @@ def reference_file(assignment: str, folder: Path) -> Path:
     return path
 
 
-def collect(paths: Sequence[str | Path]) -> list[Path]:
-    """The ``.py`` files named or contained (not recursively) in ``paths``, in order.
-
-    Raises:
-        FileNotFoundError: a path that does not exist.
-    """
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.glob("*.py") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{raw}: no such file or folder of submissions.")
-    return found
+collect = submissions.collect
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:
@@ -263,14 +258,15 @@ class Progress:
         with self.lock:
             self._write(f"[{self.done}/{self.total}] grading {name} ...")
 
-    def finish(self, graded: Graded) -> None:
+    def finish(self, graded: Graded, note: str = "") -> None:
         with self.lock:
             self.done += 1
             if graded.score < graded.max_score:
                 self.failures += 1
             self._write(
                 f"[{self.done}/{self.total}] {graded.name}: {graded.score:g}/{graded.max_score:g}"
-                f" ({graded.status}); failures so far: {self.failures}"
+                f" ({graded.status}{', ' + note if note else ''}); failures so far: "
+                f"{self.failures}"
             )
 
     def _write(self, line: str) -> None:
@@ -291,8 +287,16 @@ def grade_class(
     reference: Sequence[str] = (),
     stream: TextIO | None = None,
     explore: Budget | None = DEFAULT_BUDGET,
+    cache: Cache | None = None,
+    roster: Roster | None = None,
 ) -> list[Graded]:
     """Grade ``paths`` (``jobs`` at a time) and write every output into ``out``.
+
+    Besides each submission's outputs and the gradebook: ``canvas.csv`` (Canvas's
+    gradebook import, rows from ``roster`` when given: ``reports.grading.canvas``) and
+    ``class.html`` (the class's scores and mistakes: ``reports.grading.classpage``).
+    With a ``cache`` (``reports.grading.cache``), a file whose grade is cached under
+    the same key is not graded again.
 
     ``cases`` and ``rubrics`` (per assignment) replace the frozen cases and the
     rubric files, for tests and experiments.  ``reference`` names assignments
@@ -339,6 +343,15 @@ def grade_class(
     def one(index: int) -> Graded:
         path, name = paths[index], names[index]
         chosen, rubric, chosen_cases = setup(index)
+        key = ""
+        if cache is not None:  # incremental: an unchanged file under an unchanged grader
+            limit = limits or Limits(deadline=rubric.deadline)
+            settings = (limit, explore, isolation, trusted[index])
+            key = cache.key(path, name, chosen, rubric, chosen_cases, judge, *settings)
+            reused = cache.reuse(key, path, out)
+            if reused is not None:
+                progress.finish(reused, "unchanged, not regraded")
+                return reused
         progress.start(name)
         graded = grade_file(
             path,
@@ -354,13 +367,21 @@ def grade_class(
         )
         folder = out / graded.slug
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "report.html").write_text(gradebook.student_report(graded), encoding="utf-8")
+        report = gradebook.student_report(graded)
+        (folder / "report.html").write_text(report, encoding="utf-8")
         gradescope_results.write_results(graded, folder / "results.json")
+        if cache is not None:
+            cache.store(key, graded, report, (folder / "results.json").read_text(encoding="utf-8"))
         progress.finish(graded)
         return graded
 
     with shims, concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         graded_all = list(pool.map(one, range(len(paths))))
     (out / "gradebook.csv").write_text(gradebook.to_csv(graded_all), encoding="utf-8", newline="")
-    (out / "gradebook.html").write_text(gradebook.to_html(graded_all), encoding="utf-8")
+    (out / "gradebook.html").write_text(
+        gradebook.to_html(graded_all, class_page=classpage.FILE), encoding="utf-8"
+    )
+    students = [g for g, ours in zip(graded_all, trusted) if not ours]  # not the reference
+    (out / canvas.FILE).write_text(canvas.to_csv(students, roster), encoding="utf-8", newline="")
+    (out / classpage.FILE).write_text(classpage.to_html(students), encoding="utf-8")
     return graded_all
