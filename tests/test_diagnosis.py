@@ -1,0 +1,229 @@
+"""The judgement (issue #10): each mistake gets its own diagnosis code and no other,
+correct variants get full marks and no code, and the words never name an impossible
+or unconfirmed cause.
+
+Submissions run in this process on the frozen set (as the property suite runs them),
+are judged and explained (``checks.run``) and scored with the shipped rubric; the
+grading worker's path is covered by tests/test_grade_examples.py and the grading
+tests at the end of this file.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import pytest
+
+from properties import alternatives, checks, diagnosis, formulas, frozen
+from properties.candidates import load_target
+from properties.checks import curves as curve_checks
+from properties.records import CheckResult, CurveCase
+from reports.grading import gradescope_results, rubric, run
+from reports.grading.graded import Graded
+from reports.grading.isolation import Limits
+from reports.grading.records import CaseResult
+
+ROOT = Path(__file__).parents[1]
+WRONG = ROOT / "tests" / "wrong"
+VARIANTS = ROOT / "tests" / "variants"
+EXAMPLES = ROOT / "examples" / "submissions"
+
+#: file -> the only codes its scored failing items may carry (and must carry).
+MISTAKES = {
+    WRONG / "sign_error.py": {"sign"},
+    WRONG / "missing_inverse.py": {"missing_inverse"},
+    WRONG / "transposed.py": {"transposed"},
+    WRONG / "jacobian_at_x0.py": {"at_start"},
+    WRONG / "ignores_grad_output.py": {"ignores_upstream"},
+    WRONG / "stopped_early.py": {"inexact_forward"},
+    WRONG / "unrolled.py": {"unrolled"},
+    WRONG / "truncated_neumann.py": {"truncated_inverse"},
+    WRONG / "diagonal_only.py": {"diagonal_only"},
+    EXAMPLES / "sign_error.py": {"sign"},
+    EXAMPLES / "missing_inverse.py": {"missing_inverse"},
+    EXAMPLES / "unrolled.py": {"unrolled"},
+    EXAMPLES / "notebook_implicit.py": {"inexact_forward"},
+}
+CORRECT = [
+    EXAMPLES / "correct_fixed_point.py",
+    WRONG / "_correct_fixed_point.py",
+    VARIANTS / "anderson_last_iterate.py",
+    VARIANTS / "secant_forward.py",
+    VARIANTS / "newton_step_tol.py",
+]
+
+
+@functools.cache
+def _scored(path: Path) -> tuple[rubric.ItemScore, ...]:
+    target = load_target(path, None)
+    kind = "map" if target.supports("map") else "curve"
+    assignment = "fixed_point" if kind == "map" else "implicit"
+    candidate = target.candidate(kind)
+    results = [
+        CaseResult(case, tuple(checks.run(case, candidate)))
+        for case in frozen.load_cases(assignment)
+    ]
+    return tuple(rubric.score(rubric.load(None, assignment), results))
+
+
+def _codes(items: tuple[rubric.ItemScore, ...]) -> set[str]:
+    return {c for s in items if s.item.points > 0 and s.score < s.item.points for c in s.diagnosis}
+
+
+@pytest.mark.parametrize("path", sorted(MISTAKES), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_each_mistake_gets_its_own_code_and_no_other(path: Path) -> None:
+    items = _scored(path)
+    assert sum(s.score for s in items) < sum(s.item.points for s in items)
+    assert _codes(items) == MISTAKES[path]
+
+
+@pytest.mark.parametrize("path", CORRECT, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_correct_variants_get_full_marks_and_no_code(path: Path) -> None:
+    items = _scored(path)
+    lost = [(s.item.name, s.score, s.failures[:1]) for s in items if s.score < s.item.points]
+    assert not lost
+    assert not _codes(items)
+
+
+def test_a_knock_on_item_says_same_cause_as_the_first() -> None:
+    items = {s.item.name: s for s in _scored(WRONG / "sign_error.py")}
+    assert items["gradient"].diagnosis == ("sign",)
+    assert not items["gradient"].same_as
+    assert items["batch"].same_as == "gradient"
+    assert items["float32"].same_as == "gradient"
+    # The batch agrees with one-by-one calls: both are wrong, and the words say so.
+    batch = items["batch"].failures[0]
+    assert "disagrees with one-by-one" not in batch.message or "dtype-aware" not in batch.hint
+
+
+def test_transposed_is_never_offered_for_one_unknown_or_a_symmetric_jacobian() -> None:
+    one = formulas.MapPoint([0.0], [[0.3]], [[1.0]], [[1 / 0.7]], [[1 / 0.7]], 0.7)
+    assert "transposed" not in alternatives.map_alternatives(one)
+    sym = formulas.MapPoint(
+        [0.0, 0.0], [[0.1, 0.2], [0.2, 0.1]], [[1.0], [0.0]], [[1.0], [0.0]], [[1.0], [0.0]], 0.7
+    )
+    assert "transposed" not in alternatives.map_alternatives(sym)
+
+
+def test_transposed_is_never_told_on_a_scalar_case() -> None:
+    told = [
+        check.case
+        for path in [*MISTAKES, *CORRECT]
+        for s in _scored(path)
+        for check in s.failures
+        if "transposed" in check.diagnosis
+    ]
+    assert told  # tests/wrong/transposed.py
+    for text in told:
+        start = text.split("x0 = [", 1)[1].split("]", 1)[0]
+        assert "," in start, text
+
+
+def _degenerate_observation(warning: str) -> dict:
+    return {
+        "kind": "curve",
+        "dtype": "float64",
+        "y": 0.0,
+        "dy_dx": -3.5,
+        "weighted_grad": -3.5,
+        "residual": 0.0,
+        "warnings": [{"stage": "call", "category": "DeprecationWarning", "message": warning}],
+    }
+
+
+def _exactly_degenerate_case() -> CurveCase:
+    cases = [c for c in frozen.load_cases("implicit") if math.isnan(float(c.dy_dx))]
+    assert cases
+    return cases[0]
+
+
+def test_an_unrelated_warning_does_not_excuse_a_finite_answer_at_f_y_zero() -> None:
+    case = _exactly_degenerate_case()
+    results = curve_checks.judge_curve(case, _degenerate_observation("torch.foo is deprecated"))
+    (behaviour,) = [r for r in results if r.name == "degenerate_behaviour"]
+    assert behaviour.status == "fail"
+    assert "not counted" in behaviour.message
+    results = curve_checks.judge_curve(
+        case, _degenerate_observation("F_y is singular here: the derivative does not exist")
+    )
+    (behaviour,) = [r for r in results if r.name == "degenerate_behaviour"]
+    assert behaviour.status == "pass"
+
+
+def test_an_item_with_no_case_is_not_measured_never_failed() -> None:
+    fixed_point = rubric.load(None, "fixed_point")
+    scores = _scored(EXAMPLES / "correct_fixed_point.py")
+    (degenerate,) = [s for s in scores if s.item.degenerate]
+    assert degenerate.status == "not measured"
+    graded = Graded("a.py", Path("a.py"), "fixed_point", "graded", fixed_point, items=list(scores))
+    tests = gradescope_results.results(graded)["tests"]
+    (entry,) = [t for t in tests if t["name"].endswith("(degenerate)")]
+    assert "status" not in entry
+    assert "0 of 0" not in entry["output"]
+
+
+def test_an_exception_gets_advice_about_that_exception() -> None:
+    case = next(c for c in frozen.load_cases("fixed_point") if not c.degenerate)
+    error = {"type": "NameError", "message": "name 'xx' is not defined", "where": "line 7 of s.py"}
+    (call,) = checks.judge(case, {"kind": "map", "call_error": error})
+    assert "line 7 of s.py" in call.message
+    assert "NameError usually means" in call.message
+    assert "iterate" not in call.message
+
+
+def test_got_and_expected_are_printed_with_the_digits_that_differ() -> None:
+    got, want = checks.common.fmt_pair(-3.122155365, -3.1221554066)
+    assert got != want
+
+
+def test_the_vocabulary_page_is_in_step_with_the_code() -> None:
+    page = (ROOT / "docs" / "diagnosis.md").read_text(encoding="utf-8")
+    assert page == diagnosis.markdown()
+    assert set(diagnosis.CODES) == set(diagnosis.EVIDENCE)
+    with pytest.raises(ValueError, match="not in"):
+        diagnosis.check_codes(["made_up"])
+
+
+# -- through the grader's worker ---------------------------------------------------
+
+
+def _map_cases(n: int) -> list:
+    cases = [c for c in frozen.load_cases("fixed_point") if not c.degenerate]
+    hang = [c for c in cases if c.m == 2 and c.dtype == "float32"]
+    rest = [c for c in cases if c not in hang][:n]
+    return hang + rest
+
+
+def test_a_file_that_hangs_on_a_few_cases_keeps_the_credit_of_the_rest() -> None:
+    cases = _map_cases(6)
+    graded = run.grade_file(
+        VARIANTS / "hangs_on_some.py", cases=cases, limits=Limits(deadline=3.0), explore=None
+    )
+    assert graded.status == "timeout"
+    assert "timeout" in graded.signals
+    assert 50 < graded.score < graded.max_score
+    hung = [r for r in graded.cases if not r.ran]
+    assert len(hung) == 2
+    assert all(r.checks[0].diagnosis == ("timeout",) for r in hung)
+
+
+def test_an_output_flood_is_a_signal_at_full_marks() -> None:
+    graded = run.grade_file(
+        VARIANTS / "prints_a_lot.py", cases=_map_cases(3)[2:], limits=Limits(), explore=None
+    )
+    scored = [s for s in graded.items if s.counted]
+    assert all(s.score == s.item.points for s in scored)
+    assert graded.signals == ("output_flood",)
+    payload = gradescope_results.results(graded)
+    assert payload["extra_data"]["signals"] == ["output_flood"]
+
+
+def test_check_results_carry_their_codes_through_json() -> None:
+    from properties import records
+
+    result = CheckResult("dx_da_formula", "fail", diagnosis=("sign",))
+    back = records.from_json(records.to_json(result))
+    assert back.diagnosis == ("sign",)
+    assert records.to_json(back) == records.to_json(result)
