@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from properties import checks, records
+from properties import checks, not_run, records
 from properties.candidates import Target
 from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
@@ -20,11 +20,19 @@ Case = CurveCase | MapCase
 
 
 def run(case: Case, target: Target) -> list[CheckResult]:
-    """All checks of ``case`` for ``target`` (in process: the suite's own path)."""
-    candidate = target.candidate(case.kind)
-    if candidate is None:
+    """All checks of ``case`` for ``target``: in process, or through ``target.observe``.
+
+    A case that got no observation (``NotObserved``: a timeout, a crash) gets
+    ``not_run.results``, never a judgement of an answer that did not come.
+    """
+    if not target.supports(case.kind):
         pytest.skip(f"{target.name} implements the {target.assignment} assignment only")
-    return checks.run(case, candidate)
+    if target.observe is None:
+        return checks.run(case, target.candidate(case.kind))
+    try:
+        return checks.run(case, observe=target.observe)
+    except not_run.NotObserved as missing:
+        return not_run.results(case, missing)
 
 
 def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: bool = False) -> None:
