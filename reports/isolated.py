@@ -41,10 +41,16 @@ class IsolatedRun:
         assignment: "implicit" or "fixed_point" (None: inferred from the file).
         deadline: seconds one case may take (``Limits.deadline``).
         startup: seconds to import torch and the target (``Limits.startup``).
+        max_consecutive: timeouts or crashes in a row after which it is not called again.
     """
 
     def __init__(
-        self, path: str | Path, assignment: str | None, deadline: float, startup: float = 120.0
+        self,
+        path: str | Path,
+        assignment: str | None,
+        deadline: float,
+        startup: float = 120.0,
+        max_consecutive: int = MAX_CONSECUTIVE,
     ) -> None:
         self.path = Path(path).resolve()
         self.assignment = assignment or infer_assignment(self.path)
@@ -53,6 +59,7 @@ class IsolatedRun:
         self.test = ""  # node id of the test running now
         self.timed_out: dict[str, str] = {}  # node id -> what timed out there
         self.consecutive = 0
+        self.max_consecutive = max_consecutive
         self.last_failure = ""
         self._worker: Any = None
 
@@ -77,9 +84,10 @@ class IsolatedRun:
             )
         hello = self._worker.hello()
         if hello.error is not None:
+            last = hello.error.strip().splitlines()[-1:] or [""]
             raise TargetError(
                 f"{self.path} could not be loaded in the isolated worker ({hello.error_kind}): "
-                f"{hello.error}"
+                f"{last[0]}\n{hello.error}"
             )
         return self._worker
 
@@ -103,7 +111,7 @@ class IsolatedRun:
         """
         if self.test in self.timed_out:
             pytest.skip(f"an earlier case of this test did not return: {self.timed_out[self.test]}")
-        if self.consecutive >= MAX_CONSECUTIVE:
+        if self.consecutive >= self.max_consecutive:
             raise NotObserved(
                 "not_run",
                 f"the target did not answer the last {self.consecutive} calls "

@@ -189,6 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
             max_passing=config.getoption("implicit_max_passing"),
             max_rows=config.getoption("implicit_max_rows"),
             html_enabled=bool(getattr(config.option, "htmlpath", None)),
+            json_path=config.getoption("implicit_json"),
         ),
         ReportHooks.NAME,
     )
