@@ -252,14 +252,14 @@ def test_summary_counts_every_example_until_the_first_failure(
     pytester.makepyfile(
         """
         from hypothesis import given, settings, strategies as st
-        from properties.suite import _run
+        from properties.suite import harness
         from reports import samples
 
         def _example(request, n, sign_error, log):
             case = samples.circle_case(str(n / 100))
             checks = samples.curve_checks(case, sign_error=sign_error)
-            bad = _run.failing(checks)
-            _run.record(request.node, case, checks, fails=bool(bad))
+            bad = harness.failing(checks)
+            harness.record(request.node, case, checks, fails=bool(bad))
             with open(log, "a") as f:
                 f.write(f"{int(bool(bad))}\\n")
             assert not bad
