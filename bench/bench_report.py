@@ -9,6 +9,9 @@ Usage::
 Runs ``python -m reports`` in a fresh process (what a user runs: the time
 includes importing torch) and prints the report's size, the wall time, the
 rows listed and the plots embedded, against the targets (<= 3 MB, <= 2 min).
+A ``--target`` runs in its isolated worker (the default); ``--compare-in-process``
+runs it a second time in process (``-- --in-process``) and prints the ratio of
+the two wall times, measured in the same run.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="ci", help="Hypothesis profile (default: ci)")
     parser.add_argument("--out", type=Path, help="report path (default: a temporary file)")
     parser.add_argument("--screenshot", type=Path, help="also save the first screen as PNG")
+    parser.add_argument(
+        "--compare-in-process",
+        action="store_true",
+        help="also time the --target in process (no worker) and print the ratio",
+    )
     options = parser.parse_args(argv)
     out = options.out or Path(tempfile.mkdtemp(prefix="bench-report-")) / "report.html"
     command = [sys.executable, "-m", "reports", "--out", str(out), "--profile", options.profile]
@@ -60,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"time          {seconds:.1f} s  ({'ok' if seconds <= MAX_SECONDS else 'OVER'} <= 120 s)")
     print(f"rows listed   {rows}")
     print(f"images        {plots} (PNG, embedded, rows + summary; gallery thumbnails in HTML)")
+    if options.target and options.compare_in_process:
+        start = time.perf_counter()
+        subprocess.run(
+            [*command, "--out", str(out.with_name("in-process.html")), "--", "--in-process"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        base = time.perf_counter() - start
+        print(f"in process    {base:.1f} s  (isolated / in process = {seconds / base:.2f})")
     if options.screenshot:
         from reports.screenshot import screenshot
 

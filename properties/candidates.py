@@ -32,6 +32,10 @@ BOTH = "both"
 
 Solve = Callable[[Any, Any, Any], Any]
 FixedPoint = Callable[[Any, Any, Any, Any, float], Any]
+#: A request (``properties.probe_wire.REQUEST``) -> its observation.
+Observe = Callable[[dict[str, Any]], dict[str, Any]]
+#: The assignment whose contract cases of a kind check.
+KIND_ASSIGNMENT = {"curve": "implicit", "map": "fixed_point"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +49,9 @@ class Target:
         solve: ``solve(F, x, y0) -> y`` for curve cases, or None.
         fixed_point: ``fixed_point(f, a, x0, distance, tol) -> x*`` for map cases, or None.
         path: the submission file, None for the reference.
+        observe: when set, how a case's request becomes its observation (the
+            target runs elsewhere: ``solve``/``fixed_point`` are then None); it
+            raises ``NotObserved`` when none came back.
     """
 
     name: str
@@ -52,9 +59,12 @@ class Target:
     solve: Solve | None = None
     fixed_point: FixedPoint | None = None
     path: str | None = None
+    observe: Observe | None = None
 
     def supports(self, kind: str) -> bool:
         """Whether the target can be run on cases of ``kind`` ("curve" or "map")."""
+        if self.observe is not None:
+            return self.assignment in (BOTH, KIND_ASSIGNMENT[kind])
         return self.candidate(kind) is not None
 
     def candidate(self, kind: str) -> Callable[..., Any] | None:
@@ -99,7 +109,10 @@ def _check_assignment(assignment: str | None) -> None:
 
 
 def load_module(path: str | Path) -> ModuleType:
-    """Import the file at ``path`` under a unique module name, without touching ``sys.path``.
+    """Import the file at ``path`` under a unique module name; its folder goes last on ``sys.path``.
+
+    Appended, not prepended: a helper beside the file is importable, but a file
+    there named like an installed package (``implicit.py``) does not shadow it.
 
     A notebook (``.ipynb``) is loaded as its code cells (``properties.notebooks``).
 
@@ -117,6 +130,8 @@ def load_module(path: str | Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise TargetError(f"Cannot load {path} as a Python module (is it a .py file?).")
     module = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     sys.modules[name] = module  # dataclasses and pickling look the module up here
     try:
         spec.loader.exec_module(module)

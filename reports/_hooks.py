@@ -80,6 +80,7 @@ class ReportHooks:
         max_passing: int,
         html_enabled: bool,
         max_rows: int = 300,
+        json_path: str | None = None,
     ) -> None:
         self.target_path = target_path
         self.target_name = target_label(target_path)
@@ -91,6 +92,8 @@ class ReportHooks:
         self.listed: collections.Counter[bool] = collections.Counter()  # by "is passing"
         self.hidden: dict[str, str] = {}  # node id -> status of the rows left out
         self.plots = 0  # plots attached to rows by this process
+        self.json_path = json_path
+        self.load_error: str | None = None  # why the target fixture failed, if it did
 
     # -- collecting ------------------------------------------------------------
 
@@ -119,6 +122,8 @@ class ReportHooks:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Remember every case (on an xdist controller too) for the rows and the summary."""
+        if self.load_error is None and report.when == "setup" and report.failed:
+            self.load_error = _target_error(report.longreprtext or "")
         if _is_row(report):
             outcome = self._read(report.nodeid, report.user_properties, report.outcome)
             if outcome is not None:
@@ -226,6 +231,11 @@ class ReportHooks:
         counts = summary_module.summarize(
             outcomes, hidden=collections.Counter(self.hidden.values())
         )
+        if self.load_error:
+            prefix.append(
+                '<div class="iv-verdict iv-bad">The target could not be loaded: '
+                f"<code>{html.escape(self.load_error)}</code></div>"
+            )
         blocks = summary_module.render(
             counts,
             self.target_name,
@@ -238,6 +248,33 @@ class ReportHooks:
         prefix.extend(blocks["prefix"])
         summary.extend(blocks["summary"])
         postfix.extend(blocks["postfix"])
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write ``--report-json`` (on the xdist controller, or the only process)."""
+        if self.json_path is None or hasattr(session.config, "workerinput"):
+            return
+        from . import results
+        from . import summary as summary_module
+
+        counts = summary_module.summarize(
+            self.outcomes.values(), hidden=collections.Counter(self.hidden.values())
+        )
+        document = results.results(
+            counts,
+            self.target_name,
+            assignment_label(self.target_path, self.assignment),
+            self.load_error,
+        )
+        results.write(self.json_path, document)
+
+
+def _target_error(longrepr: str) -> str | None:
+    """The message of a ``TargetError`` in a setup failure's text, if it is one."""
+    for line in reversed(longrepr.splitlines()):
+        _, found, message = line.partition("TargetError: ")
+        if found:
+            return message.strip()
+    return None
 
 
 def _escape_test_id(cell: str) -> str:
@@ -269,6 +306,8 @@ def _smallest_failures(counts: Summary) -> list[tuple[str, str]]:
     for name in counts.failing_properties:
         if len(items) == TOP_FIGURES:
             break
+        if name not in counts.smallest_failure:  # it failed only in earlier examples
+            continue
         check, outcome = counts.smallest_failure[name]
         if outcome.nodeid in shown:  # one plot per case, captioned with its first property
             continue

@@ -8,8 +8,14 @@ verification":
   implementation, ``implicit``);
 - ``--assignment implicit|fixed_point``: which contract the file follows
   (default: inferred from what the file defines);
+- ``--target-deadline SECONDS``: the per-case deadline of the isolated worker
+  that runs the target (``reports.isolated``); ``--in-process`` runs it in
+  pytest's own process instead (no deadline: for a debugger);
+- ``--report-json PATH``: machine-readable results (``reports.results``);
 
-and the session-scoped fixture ``target``.  When pytest-html is active
+and the session-scoped fixture ``target``: the reference in process, or the
+``--target`` file in its isolated worker, so that a hang or a crash is a
+reported error and the report is still written.  When pytest-html is active
 (``--html``), it also titles the report, puts a per-property and per-family
 summary on top, adds sortable columns, attaches plots and the checks of every
 case, moves Hypothesis statistics where pytest-html 4 shows them, and says how
@@ -21,7 +27,7 @@ The hooks stay thin: the work is done by plain functions in ``summary.py``,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,10 +35,19 @@ from properties.assignments import ASSIGNMENTS
 
 from ._hooks import ReportHooks
 
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from .isolated import IsolatedRun
+
 #: Default for ``--report-max-passing``: passing rows listed in the HTML table.
 MAX_PASSING_ROWS = 100
 #: Default for ``--report-max-rows``: failing, erroring and degenerate rows listed.
 MAX_OTHER_ROWS = 300
+#: Default for ``--target-deadline``: seconds one case of a ``--target`` may take.
+DEADLINE = 20.0
+
+_ISOLATED: pytest.StashKey[IsolatedRun] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,6 +91,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Failing, erroring and degenerate cases listed as rows of the HTML report "
         f"(the rest are counted in the summary). Default: {MAX_OTHER_ROWS}.",
     )
+    group.addoption(
+        "--target-deadline",
+        action="store",
+        dest="implicit_deadline",
+        type=float,
+        metavar="SECONDS",
+        default=DEADLINE,
+        help="Seconds one case of the --target may take in its isolated worker before it is "
+        f"stopped and reported as a timeout. Default: {DEADLINE:g}.",
+    )
+    group.addoption(
+        "--in-process",
+        action="store_true",
+        dest="implicit_in_process",
+        default=False,
+        help="Run the --target in pytest's own process (no isolation, no deadline: a hang "
+        "hangs the run). Default: off, the target runs in an isolated worker.",
+    )
+    group.addoption(
+        "--report-json",
+        action="store",
+        dest="implicit_json",
+        metavar="PATH",
+        default=None,
+        help="Also write the results per property as JSON to PATH (see reports.results). "
+        "Default: not written.",
+    )
 
 
 def _load_target(path: str | None, assignment: str | None) -> Any:
@@ -91,17 +133,52 @@ def _load_target(path: str | None, assignment: str | None) -> Any:
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> Any:
+def target(request: pytest.FixtureRequest) -> Generator[Any, None, None]:
     """The implementation under test, from ``--target``/``--assignment``.
 
-    Returns:
-        ``properties.candidates.load_target(path, assignment)``: an object with
-        ``.name`` and ``.assignment``; the reference when ``--target`` is not given.
+    Yields:
+        A ``properties.candidates.Target``: the reference (in process) when
+        ``--target`` is not given; else the file run in an isolated worker
+        (``reports.isolated``), or loaded here with ``--in-process``.
     """
     config = request.config
-    return _load_target(
-        config.getoption("implicit_target"), config.getoption("implicit_assignment")
+    path = config.getoption("implicit_target")
+    assignment = config.getoption("implicit_assignment")
+    if path is None or config.getoption("implicit_in_process"):
+        yield _load_target(path, assignment)
+        return
+    from .isolated import IsolatedRun
+
+    run = config.stash[_ISOLATED] = IsolatedRun(
+        path, assignment, config.getoption("implicit_deadline")
     )
+    try:
+        yield run.target()
+    finally:
+        run.close()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = item.config.stash.get(_ISOLATED, None)
+    if run is not None:
+        run.begin(item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A test that stopped because its target timed out failed (it was skipped to stop)."""
+    report = (yield).get_result()
+    run = item.config.stash.get(_ISOLATED, None)
+    if report.when == "call" and report.skipped and run is not None:
+        why = run.timed_out.get(item.nodeid)
+        if why is not None:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"The target did not return within the deadline ({why}); the rest of this "
+                "test was not run. See the row's case."
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
             max_passing=config.getoption("implicit_max_passing"),
             max_rows=config.getoption("implicit_max_rows"),
             html_enabled=bool(getattr(config.option, "htmlpath", None)),
+            json_path=config.getoption("implicit_json"),
         ),
         ReportHooks.NAME,
     )

@@ -129,6 +129,9 @@ def headline(summary: Summary, target: str) -> str:
         '<ul class="iv-failures">',
     ]
     for prop in failing:
+        if prop not in summary.smallest_failure:
+            lines.append(f"<li>{earlier_failure_line(prop, summary.properties[prop])}</li>")
+            continue
         check, outcome = summary.smallest_failure[prop]
         lines.append(f"<li>{failure_line(prop, summary.properties[prop], check, outcome)}</li>")
     lines.append("</ul>")
@@ -165,6 +168,17 @@ def failure_line(
     elif check.message:
         line += f' <span class="iv-hint">{html.escape(_clip(check.message, 160))}</span>'
     return line
+
+
+def earlier_failure_line(prop: str, counts: collections.Counter[str]) -> str:
+    """A property that failed only in examples not listed as rows (a Hypothesis test's
+    earlier examples, kept in short form): counted, with no case to show."""
+    bad = counts["fail"] + counts["error"]
+    return (
+        f'<span class="iv-prop">{html.escape(prop)}</span> failed on <b>{bad}</b> of '
+        f"{sum(counts.values())} cases, all of them earlier examples of a Hypothesis test "
+        "(counted, not listed: the test's row is its last example, on which it passed)."
+    )
 
 
 def _clip(text: str, width: int = _GOT_WIDTH) -> str:

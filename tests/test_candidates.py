@@ -27,12 +27,16 @@ def test_the_reference_offers_both_assignments() -> None:
     ("file", "assignment"),
     [(EXAMPLES / "notebook_implicit.py", "implicit"), (WRONG / "unrolled.py", "fixed_point")],
 )
-def test_the_assignment_is_inferred_without_touching_sys_path(file: Path, assignment: str) -> None:
+def test_the_assignment_is_inferred_and_the_folder_only_appended_to_sys_path(
+    file: Path, assignment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(file.parent)])
     before = list(sys.path)
     target = load_target(file)
     assert target.assignment == assignment
     assert target.name == file.name
-    assert sys.path == before
+    # the target's helpers are importable; nothing before it on the path moves
+    assert sys.path == [*before, str(file.parent.resolve())]
 
 
 def test_an_implicit_function_is_adapted(tmp_path: Path) -> None:

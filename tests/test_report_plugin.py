@@ -84,7 +84,7 @@ def test_target_fixture_loads_the_chosen_file(
             assert target.name == "sub.py"
         """
     )
-    result = pytester.runpytest("--target", "sub.py", "--assignment", "fixed_point")
+    result = pytester.runpytest("--target", "sub.py", "--assignment", "fixed_point", "--in-process")
     result.assert_outcomes(passed=2)
     assert calls == [("sub.py", "fixed_point")]  # session-scoped: loaded once
 

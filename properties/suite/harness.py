@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from properties import capabilities, checks, records
+from properties import capabilities, checks, not_run, records
 from properties.candidates import Target
 from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
@@ -20,14 +20,22 @@ Case = CurveCase | MapCase
 
 
 def run(case: Case, target: Target, *, conformance: bool = False) -> list[CheckResult]:
-    """All checks of ``case`` for ``target`` (in process: the suite's own path);
-    with ``conformance``, also the properties of ``capabilities`` (those the
-    target does not declare as "not_claimed")."""
-    candidate = target.candidate(case.kind)
-    if candidate is None:
+    """All checks of ``case`` for ``target``: in process, or through ``target.observe``.
+
+    With ``conformance``, also the properties of ``capabilities`` (those the target
+    does not declare are "not_claimed").  A case that got no observation
+    (``NotObserved``: a timeout, a crash) gets ``not_run.results``, never a
+    judgement of an answer that did not come.
+    """
+    if not target.supports(case.kind):
         pytest.skip(f"{target.name} implements the {target.assignment} assignment only")
     claims = capabilities.claims_of(target) if conformance else None
-    return checks.run(case, candidate, claims=claims)
+    if target.observe is None:
+        return checks.run(case, target.candidate(case.kind), claims=claims)
+    try:
+        return checks.run(case, observe=target.observe, claims=claims)
+    except not_run.NotObserved as missing:
+        return not_run.results(case, missing)
 
 
 def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: bool = False) -> None:

@@ -151,6 +151,8 @@ class Worker:
         isolation: what the platform allows (default: ``detect_isolation()``).
         trusted: our own packages to make importable (a copy) in this worker only:
             used to grade the reference solution through the same path.
+        paths: folders appended to the worker's ``sys.path`` after site-packages
+            (the report's ``--target`` folder, so an adapter imports its helpers).
     """
 
     def __init__(
@@ -161,9 +163,11 @@ class Worker:
         limits: Limits | None = None,
         isolation: Isolation | None = None,
         trusted: tuple[str, ...] = (),
+        paths: tuple[Path, ...] = (),
     ) -> None:
         self.assignment = assignment
         self.trusted = trusted
+        self.paths = paths
         self.limits = limits or Limits()
         self.isolation = isolation if isolation is not None else detect_isolation()
         self.box = Path(tempfile.mkdtemp(prefix="box-", dir=_root()))
@@ -235,7 +239,7 @@ class Worker:
         ]
         if self.trusted:
             command += ["--site", str(self.lib / "trusted")]
-        for site in site_dirs():
+        for site in [*site_dirs(), *map(str, self.paths)]:
             command += ["--site", site]
         for name in BLOCKED:
             if name not in self.trusted:

@@ -1,0 +1,55 @@
+"""The conformance pipeline (examples/peers/table.py) on our own ``implicit``: the same
+adapter, worker, JSON and table as for the peer libraries, on a few frozen cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _table() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("peers_table", ROOT / "examples/peers/table.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_implicit_through_the_conformance_pipeline(tmp_path: Path) -> None:
+    table = _table()
+    doc = tmp_path / "conformance.md"
+    # circle cases: regular ones, one near and one exactly at a vertical tangent
+    selection = ["-k", "test_frozen_case and circle-x and not 1.7"]
+    table.main(
+        ["--only", "implicit_root", "--out", str(tmp_path), "--doc", str(doc), "--", *selection]
+    )
+    data = json.loads((tmp_path / "implicit_root.json").read_text())
+    assert data["target"] == "implicit_root.py"
+    assert data["assignment"] == "implicit"
+    assert data["load_error"] is None
+    assert (tmp_path / "implicit_root.html").is_file()
+    props = data["properties"]
+    for name in ("root", "dy_dx_true", "degenerate_behaviour"):
+        assert props[name]["pass"] >= 1, name
+    for name, entry in props.items():  # everything it claims, it passes
+        assert entry["fail"] == entry["error"] == 0, (name, entry)
+        assert set(entry) >= {"pass", "fail", "error", "degenerate", "not_claimed", "diagnosis"}
+    text = doc.read_text()
+    assert "| [implicit root_find](implicit_root.py) | " in text
+    assert "**fail**" not in text.split("## Fixed points")[0]
+
+
+def test_table_cells_and_missing_libraries() -> None:
+    table = _table()
+    entry = {"pass": 3, "fail": 1, "error": 0, "degenerate": 2, "not_claimed": False}
+    assert table.cell(entry) == "**fail** 1/6"
+    assert table.cell({**entry, "fail": 0}) == "pass 3/5"
+    assert table.cell({**entry, "not_claimed": True}) == "not claimed"
+    text = table.table([("nolib", "torchdeq_ift.py", None)])
+    assert "| nolib | not installed" in text
+    assert not table.installed("no_such_library_xyz")
