@@ -23,6 +23,7 @@ from properties.checks.common import (
     eps,
     error_text,
     exception_advice,
+    fmt_pair,
     gradcheck,
     no_mutation,
     relevant_signal,
@@ -289,10 +290,8 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
         if err_g > g_tol:
             if w_i != 1.0 and close(g_b, at.dy_dx, g_tol):
                 hint = HINTS["grad_output"]
-            problems.append(
-                f"the gradient of sum(w * y) w.r.t. x[{i}] is {g_b:.6g}, expected "
-                f"w[{i}] * dy/dx = {w_i * at.dy_dx:.6g}"
-            )
+            got, want = fmt_pair(g_b, w_i * at.dy_dx)
+            problems.append(f"the gradient of sum(w * y) w.r.t. x[{i}] is {got}, expected {want}")
         worst = max(worst, err_g / g_tol)
         if math.isfinite(y_s) and abs(at.F_y) > 0:
             r_b, r_s = as_float(batch["residual"][i]), as_float(batch["single_residual"][i])
