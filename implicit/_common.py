@@ -82,6 +82,11 @@ def transform_active() -> bool:
     return torch._C._functorch.peek_interpreter_stack() is not None or fwAD._current_level >= 0
 
 
+def functorch_active() -> bool:
+    """Whether a torch.func transform (not plain forward AD) is running."""
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
 def is_batched(value: torch.Tensor) -> bool:
     """Whether ``value`` is batched by a ``torch.func.vmap`` at some level: its
     values then cannot steer Python (no ``bool()``, no ``.item()``)."""

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ._common import RootInfo, Spec, Tensors, as_tuple
+from ._common import RootInfo, Spec, Tensors, as_tuple, functorch_active
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._function import ImplicitFunction
 from ._iteration import PATIENCE, Distance, anderson, iterate
@@ -95,7 +95,19 @@ def _captured(value: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Te
 
 def _check_map(f: Map, a: tuple[torch.Tensor, ...], tuple_a: bool, x0: torch.Tensor) -> None:
     """``f(a)(x0)`` has ``x0``'s shape, and no tensor reaches it through a closure with
-    grad or a forward-AD tangent (a custom Function would silently drop either)."""
+    grad or a forward-AD tangent (a custom Function would silently drop either).
+
+    Under a torch.func transform only the shape is checked here: ``requires_grad_``
+    is refused inside a transform, and the Function's own closure check covers it.
+    """
+    if functorch_active():
+        value = f(a if tuple_a else a[0])(x0)
+        if not isinstance(value, torch.Tensor) or value.shape != x0.shape:
+            shape = getattr(value, "shape", type(value).__name__)
+            raise ValueError(
+                f"f(a)(x) must return a tensor of x0's shape {tuple(x0.shape)}; got {shape}."
+            )
+        return
     with torch.enable_grad():
         a_in = tuple(
             fwAD.unpack_dual(t).primal.detach().requires_grad_(t.is_floating_point()) for t in a
