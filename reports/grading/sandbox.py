@@ -1,8 +1,7 @@
 """The parent's side of the worker: start it isolated, talk JSON, enforce deadlines.
 
-A submission never runs in the grading process.  ``Worker`` copies the
-submission, ``reports/grading/worker.py``, the probe and the adapter
-(``properties/assignments.py``) into a private folder and runs
+A submission never runs in the grading process.  ``Worker`` copies the submission,
+``reports/grading/worker.py``, the probe and the adapter into a private folder and runs
 ``python -I -S worker.py`` there: in a new session (its own process group, so
 that a timeout kills the worker and everything it started, after which the next
 request starts a fresh worker), with the limits, namespaces and user of
@@ -151,8 +150,7 @@ class Worker:
         isolation: what the platform allows (default: ``detect_isolation()``).
         trusted: our own packages to make importable (a copy) in this worker only:
             used to grade the reference solution through the same path.
-        paths: folders appended to the worker's ``sys.path`` after site-packages
-            (the report's ``--target`` folder, so an adapter imports its helpers).
+        paths: folders put on the worker's ``sys.path`` after site-packages (``--target``'s).
     """
 
     def __init__(
@@ -166,8 +164,7 @@ class Worker:
         paths: tuple[Path, ...] = (),
     ) -> None:
         self.assignment = assignment
-        self.trusted = trusted
-        self.paths = paths
+        self.trusted, self.paths = trusted, paths
         self.limits = limits or Limits()
         self.isolation = isolation if isolation is not None else detect_isolation()
         self.box = Path(tempfile.mkdtemp(prefix="box-", dir=_root()))
