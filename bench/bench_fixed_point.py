@@ -24,6 +24,7 @@ import importlib.util
 import math
 import time
 
+import bench_implicit  # beside this script: python bench/bench_fixed_point.py
 import torch
 
 from implicit import fixed_point
@@ -33,13 +34,8 @@ TOL = 1e-12
 
 
 def rounds(contenders: dict, repeat: int, clock) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeat):
-        for name, fn in contenders.items():
-            start = clock()
-            fn()
-            times[name].append(clock() - start)
-    return {name: min(t) for name, t in times.items()}
+    """The best time of every contender over ``bench_implicit.rounds``."""
+    return {name: min(t) for name, t in bench_implicit.rounds(contenders, repeat, clock).items()}
 
 
 def max_abs(x, x_prev):

@@ -150,3 +150,22 @@ def max_abs(value: torch.Tensor, event_ndim: int) -> torch.Tensor:
     if event_ndim == 0:
         return value.abs()
     return value.abs().flatten(-event_ndim).amax(-1)
+
+
+def captured(value: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
+    """A leaf that requires grad, reached by ``value``'s graph, other than ``inputs``.
+
+    Called with every ``x`` detached: a leaf found here reached ``F`` through a
+    closure, and a custom Function would give it no gradient.
+    """
+    seen, stack = set(), [value.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)
+        if variable is not None and not any(variable is t for t in inputs):
+            return variable
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return None

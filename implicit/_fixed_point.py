@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ._common import RootInfo, Spec, Tensors, as_tuple, functorch_active
+from ._common import RootInfo, Spec, Tensors, as_tuple, captured, functorch_active
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._function import ImplicitFunction
 from ._iteration import PATIENCE, Distance, anderson, iterate
@@ -78,21 +78,6 @@ def _user_solve(solver: Callable[..., torch.Tensor], matvec: Any, b: torch.Tenso
     return KrylovResult(z, finite, torch.where(finite, 0.0, inf), inf, 0)
 
 
-def _captured(value: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor | None:
-    """A leaf that requires grad, reached by ``value``'s graph, other than ``inputs``."""
-    seen, stack = set(), [value.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        variable = getattr(node, "variable", None)
-        if variable is not None and not any(variable is t for t in inputs):
-            return variable
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return None
-
-
 def _check_map(f: Map, a: tuple[torch.Tensor, ...], tuple_a: bool, x0: torch.Tensor) -> None:
     """``f(a)(x0)`` has ``x0``'s shape, and no tensor reaches it through a closure with
     grad or a forward-AD tangent (a custom Function would silently drop either).
@@ -119,10 +104,10 @@ def _check_map(f: Map, a: tuple[torch.Tensor, ...], tuple_a: bool, x0: torch.Ten
         raise ValueError(
             f"f(a)(x) must return a tensor of x0's shape {tuple(x0.shape)}; got {shape}."
         )
-    captured = _captured(value, (*a_in, x_in))
+    leaf = captured(value, (*a_in, x_in))
     what = None
-    if captured is not None:
-        what = f"a tensor of shape {tuple(captured.shape)} that requires grad"
+    if leaf is not None:
+        what = f"a tensor of shape {tuple(leaf.shape)} that requires grad"
     elif fwAD.unpack_dual(value).tangent is not None:
         what = "a tensor with a forward-AD tangent (a dual tensor)"
     if what is not None:

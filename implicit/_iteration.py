@@ -58,6 +58,37 @@ class _Progress:
         return stop
 
 
+class _WholeBatch:
+    """The step of ``anderson`` and ``secant``: the batch stops as one, when every
+    problem's distance is at most ``tol`` or the largest stops making progress."""
+
+    def __init__(
+        self,
+        step: Step,
+        distance: Distance,
+        tol: float,
+        batch_shape: torch.Size,
+        device: torch.device,
+    ) -> None:
+        self.step, self.distance, self.tol = step, distance, tol
+        self.batch_shape, self.device = batch_shape, device
+        self.progress = _Progress(torch.Size(()), tol, device)
+        self.gap = torch.tensor(math.inf, dtype=torch.float64, device=device)
+
+    def advance(self, x: torch.Tensor, n: int) -> tuple[torch.Tensor, bool, bool]:
+        """``(f(x), converged, stalled)`` at iteration ``n``."""
+        fx = self.step(x)
+        self.gap = _gap(self.distance, fx, x)
+        if bool((self.gap <= self.tol).all()):
+            return fx, True, False
+        return fx, False, bool(self.progress.update(self.gap.max(), n))
+
+    def result(self, x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x, iterations, distance)``, per problem."""
+        iterations = torch.full(self.batch_shape, n, device=self.device)
+        return x, iterations, self.gap.expand(self.batch_shape)
+
+
 def iterate(
     step: Step, x0: torch.Tensor, distance: Distance, tol: float, max_iter: int, event_ndim: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,15 +144,13 @@ def anderson(
     xs: list[torch.Tensor] = []  # each (B, m)
     gs: list[torch.Tensor] = []
     x = x0
-    progress = _Progress(torch.Size(()), tol, x0.device)
-    gap = torch.tensor(math.inf, dtype=torch.float64, device=x0.device)
+    loop = _WholeBatch(step, distance, tol, batch_shape, x0.device)
     n = 0
     for n in range(1, max_iter + 1):
-        fx = step(x)
-        gap = _gap(distance, fx, x)
-        if bool((gap <= tol).all()):
-            return fx, torch.full(batch_shape, n, device=x0.device), gap.expand(batch_shape)
-        if bool(progress.update(gap.max(), n)):
+        fx, converged, stalled = loop.advance(x, n)
+        if converged:
+            return loop.result(fx, n)
+        if stalled:
             break
         xs.append(x.reshape(B, -1))
         gs.append((fx - x).reshape(B, -1))
@@ -141,7 +170,7 @@ def anderson(
             x, xs, gs = fx, [], []  # a bad extrapolation: restart from the plain step
             continue
         x = x_new.reshape(x0.shape)
-    return x, torch.full(batch_shape, n, device=x0.device), gap.expand(batch_shape)
+    return loop.result(x, n)
 
 
 def secant(
@@ -152,15 +181,13 @@ def secant(
     batch_shape = x0.shape[: x0.dim() - event_ndim]
     x, x_prev = x0, x0
     g_prev: torch.Tensor | None = None
-    progress = _Progress(torch.Size(()), tol, x0.device)
-    gap = torch.tensor(math.inf, dtype=torch.float64, device=x0.device)
+    loop = _WholeBatch(step, distance, tol, batch_shape, x0.device)
     n = 0
     for n in range(1, max_iter + 1):
-        fx = step(x)
-        gap = _gap(distance, fx, x)
-        if bool((gap <= tol).all()):
-            return fx, torch.full(batch_shape, n, device=x0.device), gap.expand(batch_shape)
-        if bool(progress.update(gap.max(), n)):
+        fx, converged, stalled = loop.advance(x, n)
+        if converged:
+            return loop.result(fx, n)
+        if stalled:
             break
         g = fx - x
         if g_prev is None:
@@ -172,4 +199,4 @@ def secant(
             if not math.isfinite(float(x_next.sum())):  # one reduction, not a mask
                 x_next = torch.where(torch.isfinite(x_next), x_next, fx)
         x_prev, g_prev, x = x, g, x_next
-    return x, torch.full(batch_shape, n, device=x0.device), gap.expand(batch_shape)
+    return loop.result(x, n)

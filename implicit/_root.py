@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ._common import Fn, RootInfo, Spec, Tensors, any_, as_tuple
+from ._common import Fn, RootInfo, Spec, Tensors, any_, as_tuple, captured
 from ._compiled import Compiled, Fused, compiled_change, compiled_for, compiled_start
 from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
 from ._function import apply
@@ -296,10 +296,10 @@ def _validate(
                 f"F(x, y) must return a tensor of y's shape {tuple(y0.shape)}; got {shape} "
                 f"(x has shape {x_shapes})."
             )
-        captured = _captured(value, y_in)
-        if captured is not None:
+        leaf = captured(value, (y_in,))
+        if leaf is not None:
             raise ImplicitError(
-                f"F depends on a tensor of shape {tuple(captured.shape)} that requires grad "
+                f"F depends on a tensor of shape {tuple(leaf.shape)} that requires grad "
                 "but is not in x: it reaches F through a closure, so it would silently get "
                 "no gradient. Pass it in x (a tuple of tensors) and read it there, or detach it."
             )
@@ -364,22 +364,3 @@ def _apply_policy(
     failed = info.singular | ~info.converged
     mask = failed.reshape(tuple(failed.shape) + (1,) * event_ndim)
     return torch.where(mask, torch.full_like(y, math.nan), y)
-
-
-def _captured(value: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
-    """A tensor other than ``y`` that ``value`` depends on with grad, if any.
-
-    Called with every ``x`` detached: a leaf found here reached ``F`` through a
-    closure, and a custom Function would give it no gradient.
-    """
-    seen, stack = set(), [value.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        variable = getattr(node, "variable", None)
-        if variable is not None and variable is not y:
-            return variable
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return None

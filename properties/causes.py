@@ -127,12 +127,7 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
             )
     if "dx_da_formula" in failing:
         out["dx_da_formula"] = _map_formula_finding(ctx, out)
-    gradient = out.get("dx_da_formula")
-    if "dx_da_true" in failing:
-        if gradient is not None:
-            out["dx_da_true"] = gradient
-        elif "x_star" in out:
-            out["dx_da_true"] = out["x_star"]
+    gradient = _true_gradient(out, failing, "dx_da", "x_star")
     if "upstream" in failing:
         result = failing["upstream"]
         if result.hint.startswith("ignores grad_output"):
@@ -169,6 +164,20 @@ def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
     return found or Finding((), _unknown(result))
 
 
+def _true_gradient(
+    out: dict[str, Finding], failing: dict[str, CheckResult], gradient: str, point: str
+) -> Finding | None:
+    """The ``<gradient>_formula`` finding; a failing ``<gradient>_true`` gets it, or
+    else the ``point``'s finding (same cause as).  Returns the formula finding."""
+    formula = out.get(f"{gradient}_formula")
+    if f"{gradient}_true" in failing:
+        if formula is not None:
+            out[f"{gradient}_true"] = formula
+        elif point in out:
+            out[f"{gradient}_true"] = out[point]
+    return formula
+
+
 def _unknown(result: CheckResult) -> str:
     return (
         f"cause not identified: measured {result.got or 'nothing'} against "
@@ -201,12 +210,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             tol = result.tol if math.isfinite(result.tol) else 0.0
             codes = match([[got]], [[point.dy_dx]], alternatives, tol)
         out["dy_dx_formula"] = Finding(codes, "" if codes else _unknown(result))
-    gradient = out.get("dy_dx_formula")
-    if "dy_dx_true" in failing:
-        if gradient is not None:
-            out["dy_dx_true"] = gradient
-        elif "root" in out:
-            out["dy_dx_true"] = out["root"]
+    gradient = _true_gradient(out, failing, "dy_dx", "root")
     if "upstream" in failing:
         if failing["upstream"].hint.startswith("ignores grad_output"):
             out["upstream"] = Finding(("ignores_upstream",))

@@ -135,6 +135,19 @@ def exception_advice(error: dict[str, Any] | None) -> str:
     return f"The error was raised{place}.{meaning} Fix that error first: nothing else was checked."
 
 
+def call_failed(j: Judge, case: Case, obs: Observation) -> bool:
+    """Whether the call itself raised; if so ``j`` has the "call" error, with advice."""
+    if "call_error" not in obs:
+        return False
+    j.add(
+        "call",
+        "error",
+        f"{call_text(case)} raised {error_text(obs['call_error'])}. "
+        + exception_advice(obs["call_error"]),
+    )
+    return True
+
+
 def fmt_pair(got: Any, want: Any) -> tuple[str, str]:
     """``got`` and ``want`` printed with enough digits (6 to 17) to see where they differ."""
     for digits in range(6, 18):

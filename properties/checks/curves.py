@@ -18,11 +18,10 @@ from properties.checks.common import (
     Judge,
     Observation,
     as_float,
-    call_text,
+    call_failed,
     close,
     eps,
     error_text,
-    exception_advice,
     fmt_pair,
     gradcheck,
     no_mutation,
@@ -43,13 +42,7 @@ def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
     rtol = RTOL.get(dtype, RTOL["float64"])
     if _exactly_degenerate(case):
         _degenerate_behaviour(j, obs)
-    if "call_error" in obs:
-        j.add(
-            "call",
-            "error",
-            f"{call_text(case)} raised {error_text(obs['call_error'])}. "
-            + exception_advice(obs["call_error"]),
-        )
+    if call_failed(j, case, obs):
         return j.results
 
     y_true = as_float(case.y_true)

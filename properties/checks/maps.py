@@ -18,10 +18,9 @@ from properties.checks.common import (
     Judge,
     Observation,
     as_float,
-    call_text,
+    call_failed,
     eps,
     error_text,
-    exception_advice,
     fmt,
     fmt_pair,
     gradcheck,
@@ -39,13 +38,7 @@ def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
     j = Judge(case)
     dtype = case.dtype
     rtol = RTOL.get(dtype, RTOL["float64"])
-    if "call_error" in obs:
-        j.add(
-            "call",
-            "error",
-            f"{call_text(case)} raised {error_text(obs['call_error'])}. "
-            + exception_advice(obs["call_error"]),
-        )
+    if call_failed(j, case, obs):
         return j.results
     sigma = max(case.sigma_min, 1e-12)
     x_true = [as_float(v) for v in case.x_star]

@@ -25,21 +25,19 @@ import statistics
 from collections.abc import Sequence
 
 from .graded import Graded
+from .style import GRID_STYLE
 
 FILE = "class.html"
 GRADEBOOK = "gradebook.html"
 
-_STYLE = """<style>
-body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#202124}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.4em}
-table.iv-grid{border-collapse:collapse;font-size:.92em}
-.iv-grid th,.iv-grid td{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left;
-vertical-align:top}
-.iv-grid th{background:#f1f3f4}
+_STYLE = (
+    GRID_STYLE
+    + """.iv-grid th{background:#f1f3f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .iv-note{color:#5f6368}
 figure{display:inline-block;margin:0 1.5em 1em 0}
 </style>"""
+)
 
 
 def _e(text: object) -> str:

@@ -27,19 +27,16 @@ from . import explore as explore_mod
 from . import rubric as rubric_mod
 from .graded import Graded
 from .rubric import ItemScore
+from .style import GRID_STYLE
 
 CSV_COLUMNS = ("submission", "assignment", "score", "max_score", "status", "diagnosis", "signals")
 MAX_PASSING_ROWS = 40
 MAX_PLOTS = 6
 OUTPUT_SHOWN = 8192
 
-_STYLE = """<style>
-body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#202124}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.4em}
-table.iv-grid{border-collapse:collapse;font-size:.92em}
-.iv-grid th,.iv-grid td{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left;
-vertical-align:top}
-.iv-grid th{background:#f1f3f4;cursor:pointer;user-select:none}
+_STYLE = (
+    GRID_STYLE
+    + """.iv-grid th{background:#f1f3f4;cursor:pointer;user-select:none}
 .iv-score{font-size:1.3em;font-weight:bold}
 .iv-load{background:#fce8e6;padding:.6em;border-radius:4px}
 .iv-note{color:#5f6368}
@@ -49,6 +46,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .iv-explore{border-left:4px solid #f9ab00;padding:.2em .9em;background:#fef7e0}
 .iv-explore.none{border-color:#34a853;background:#e6f4ea}
 </style>"""
+)
 
 _SORT_SCRIPT = """<script>
 document.querySelectorAll('table.iv-sortable th').forEach(function (th, col) {
