@@ -71,7 +71,8 @@ class Graded:
         notes = {c.note for c in self.cases if not c.ran}
         found = {
             "output_flood": self.output_total > len(self.output.encode("utf-8", "replace")),
-            "wrote_files": bool(self.files),
+            # torch's own compile cache (``torchinductor_USER``) is torch's, not the code's.
+            "wrote_files": any(not f.startswith("torchinductor_") for f in self.files),
             "tampering": bool(self.tampered),
             "timeout": bool(notes & {"timeout", "not run"}) or self.status == "timeout at import",
             "crash": "crashed" in notes or self.status == "crashed at import",
