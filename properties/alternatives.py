@@ -115,3 +115,19 @@ def match(
         if distance(alt, want) > 2 * near and distance(got, alt) <= near:
             found.append(code)
     return tuple(found)
+
+
+def map_mistakes(
+    f_source: tuple[str, ...],
+    a: tuple[str, ...],
+    x0: tuple[float, ...],
+    scalar: bool,
+    point: formulas.MapPoint,
+    got: Matrix,
+    tol: float,
+) -> tuple[str, ...]:
+    """The known mistakes whose ``dx/da`` equals ``got`` at ``point`` (``match``), the
+    derivatives taken at the start ``x0`` among them (``at_start``)."""
+    alternatives = map_alternatives(point)
+    alternatives["at_start"] = formulas.map_point(f_source, a, x0, scalar).dx_da
+    return match(got, point.dx_da, alternatives, tol)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from properties import formulas
-from properties.alternatives import curve_alternatives, distance, map_alternatives, match
+from properties.alternatives import curve_alternatives, distance, map_mistakes, match
 from properties.diagnosis import CODES, check_codes
 from properties.experiments import (
     BUDGET,
@@ -150,12 +150,9 @@ def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
     x, rows = floats(ctx.obs.get("x")), ctx.obs.get("jacobian")
     if rows and len(x) == case.m and all(math.isfinite(v) for v in x):
         point = formulas.map_point(case.f_source, case.a, x, case.scalar)
-        got = [floats(r) for r in rows]
-        alternatives = map_alternatives(point)
-        start = formulas.map_point(case.f_source, case.a, case.x0, case.scalar)
-        alternatives["at_start"] = start.dx_da
         tol = result.tol if math.isfinite(result.tol) else 0.0
-        codes = match(got, point.dx_da, alternatives, tol)
+        got = [floats(r) for r in rows]
+        codes = map_mistakes(case.f_source, case.a, case.x0, case.scalar, point, got, tol)
         if codes:
             return Finding(codes)
     if "graph_growth" in so_far:

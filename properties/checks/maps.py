@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from properties import formulas
+from properties import alternatives, formulas
 from properties.checks import allowance
 from properties.checks.common import (
     HINTS,
@@ -24,7 +24,6 @@ from properties.checks.common import (
     fmt,
     fmt_pair,
     gradcheck,
-    max_abs,
     max_abs_diff,
     no_mutation,
     shape_dtype,
@@ -175,34 +174,29 @@ def _map_formula(
         tol=tol,
         expected=want,
         got=jac,
-        hint=_map_hint(jac, want, at_x, case, tol),
+        hint=_map_hint(jac, at_x, case, tol),
         details=details,
     )
 
 
+#: The judge's hint for a mistake ``alternatives.map_mistakes`` finds (others: none).
+_HINT_OF = {
+    "sign": "sign",
+    "missing_inverse": "missing_inverse",
+    "transposed": "transposed",
+    "at_start": "x0",
+    "ignores_upstream": "grad_output",
+}
+
+
 def _map_hint(
     jac: list[list[float]],
-    want: list[list[float]],
     at_x: formulas.MapPoint,
     case: MapCase,
     tol: float,
 ) -> str:
-    def near(other: list[list[float]]) -> bool:
-        return max_abs_diff(jac, other) <= max(tol, 1e-6 * (1 + max_abs(other)))
-
-    if near([[-v for v in row] for row in want]):
-        return HINTS["sign"]
-    if near(at_x.f_a):
-        return HINTS["missing_inverse"]
-    if near(at_x.dx_da_transposed):
-        return HINTS["transposed"]
-    at_x0 = formulas.map_point(case.f_source, case.a, case.x0, case.scalar)
-    if near(at_x0.dx_da):
-        return HINTS["x0"]
-    column_sums = [[sum(want[i][c] for i in range(len(want))) for c in range(len(want[0]))]]
-    if len(want) > 1 and near(column_sums * len(want)):
-        return HINTS["grad_output"]
-    return ""
+    codes = alternatives.map_mistakes(case.f_source, case.a, case.x0, case.scalar, at_x, jac, tol)
+    return next((HINTS[_HINT_OF[c]] for c in codes if c in _HINT_OF), "")
 
 
 def _map_true(
