@@ -220,3 +220,22 @@ def test_worker_keeps_written_files_in_its_private_folder(worker: Factory, tmp_p
     assert sorted(p.name for p in submission.parent.iterdir()) == ["write_files.py"]
     assert not list(tmp_path.glob("pwned*"))
     assert not box.exists()
+
+
+def test_caches_of_imported_tools_are_not_the_codes_files(worker: Factory, tmp_path: Path) -> None:
+    # matplotlib writes its font cache under ~ at import, and code may cache under ~
+    # too: neither is a file the submission left in its working folder.
+    submission = tmp_path / "caches.py"
+    submission.write_text(
+        "import os\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot\n"
+        "os.makedirs(os.path.expanduser('~/.cache/mine'), exist_ok=True)\n"
+        "open(os.path.expanduser('~/.cache/mine/x'), 'w').write('x')\n"
+        + (EXAMPLES / "correct_fixed_point.py").read_text()
+    )
+    w = worker(submission)
+    reply = w.observe(WIRE)
+    assert reply.status == "ok"
+    assert reply.files == ()

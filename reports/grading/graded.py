@@ -71,8 +71,7 @@ class Graded:
         notes = {c.note for c in self.cases if not c.ran}
         found = {
             "output_flood": self.output_total > len(self.output.encode("utf-8", "replace")),
-            # torch's own compile cache (``torchinductor_USER``) is torch's, not the code's.
-            "wrote_files": any(not f.startswith("torchinductor_") for f in self.files),
+            "wrote_files": bool(self.files),
             "tampering": bool(self.tampered),
             "timeout": bool(notes & {"timeout", "not run"}) or self.status == "timeout at import",
             "crash": "crashed" in notes or self.status == "crashed at import",

@@ -193,6 +193,27 @@ def _tampered(
     return sorted(name for name, fn in before.items() if now.get(name) is not fn)
 
 
+def _settle() -> None:
+    """Give the code a folder of its own to write in, and the tools a home apart from it.
+
+    The worker starts in its private working folder W (``HOME`` = ``TMPDIR`` = W).  It
+    makes ``W/home`` the home of every per-user cache and setting (matplotlib's font
+    cache, XDG caches) and moves into ``W/run``, whose names ``_files`` reports: what
+    the submission writes to its current folder is its own doing, what a library it
+    imports caches in ``~`` or in ``TMPDIR`` (torch's compile cache) is not.
+    """
+    home, run = os.path.abspath("home"), os.path.abspath("run")
+    for folder in (home, run):
+        os.makedirs(folder, exist_ok=True)
+    os.environ.update(
+        HOME=home,
+        XDG_CACHE_HOME=os.path.join(home, ".cache"),
+        XDG_CONFIG_HOME=os.path.join(home, ".config"),
+        MPLCONFIGDIR=os.path.join(home, ".config", "matplotlib"),
+    )
+    os.chdir(run)
+
+
 def _files() -> list[str]:
     """Names in the working folder (what the submission wrote there), at most 20."""
     try:
@@ -270,6 +291,7 @@ def serve(argv: list[str] | None = None) -> int:
         if site not in sys.path:
             sys.path.append(site)
     sys.meta_path.insert(0, _Blocker(set(args.block)))
+    _settle()
 
     import torch
 
