@@ -95,7 +95,28 @@ def test_a_knock_on_item_says_same_cause_as_the_first() -> None:
     assert items["float32"].same_as == "gradient"
     # The batch agrees with one-by-one calls: both are wrong, and the words say so.
     batch = items["batch"].failures[0]
-    assert "disagrees with one-by-one" not in batch.message or "dtype-aware" not in batch.hint
+    assert "disagrees with one-by-one" not in batch.message
+    assert "dtype-aware" not in batch.hint
+
+
+def _upstream_failure(path: Path) -> CheckResult:
+    items = {s.item.name: s for s in _scored(path)}
+    return next(f for s in items.values() for f in s.failures if f.name == "upstream")
+
+
+def test_multiply_by_grad_output_is_told_only_to_a_gradient_that_ignores_it(
+    tmp_path: Path,
+) -> None:
+    assert "multiply by grad_output" in _upstream_failure(WRONG / "ignores_grad_output.py").message
+    # A backward off by an amount that does not scale with grad_output (as an adjoint
+    # iteration with an absolute stopping tolerance is) scales, but not exactly.
+    source = (WRONG / "_correct_fixed_point.py").read_text()
+    assert "        return grad_a, None, None\n" in source
+    offset = tmp_path / "absolute_offset.py"
+    offset.write_text(source.replace("return grad_a, None", "return grad_a + 1e-3, None"))
+    message = _upstream_failure(offset).message
+    assert "multiply by grad_output" not in message
+    assert "not identified" in message
 
 
 def test_transposed_is_never_offered_for_one_unknown_or_a_symmetric_jacobian() -> None:

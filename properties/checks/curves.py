@@ -269,7 +269,7 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
             f"the shape of x.",
         )
         return
-    worst, problems, hint = 0.0, [], ""
+    worst, problems, apart, hint = 0.0, [], [], ""
     for i in range(n):
         x_i, w_i = batch["x"][i], batch["weights"][i]
         y_b, y_s = as_float(batch["y"][i]), as_float(batch["single_y"][i])
@@ -290,18 +290,22 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
             r_b, r_s = as_float(batch["residual"][i]), as_float(batch["single_residual"][i])
             y_tol = rtol["root"] * case.condition * (1 + abs(y_s)) + 2 * (r_b + r_s) / abs(at.F_y)
             if abs(y_b - y_s) > y_tol:
-                problems.append(
+                apart.append(
                     f"y[{i}] = {y_b:.10g} in the batch but {y_s:.10g} alone "
                     f"(differs by {abs(y_b - y_s):.2g})"
                 )
-    if problems:
+    if problems or apart:
+        # A batch and one-by-one calls may agree and both be wrong: two findings.
+        apart_text = f"The batched call disagrees with one-by-one calls: {'; '.join(apart[:3])}."
+        grad_text = f"In a batch with weights w, {'; '.join(problems[:3])}."
+        words = [apart_text, "Solve the problems of a batch independently."] if apart else []
+        words += (
+            [grad_text, "Scale each by its own grad_output." if hint else ""] if problems else []
+        )
         j.add(
             "batch",
             "fail",
-            "Batched call disagrees with one-by-one calls: "
-            + "; ".join(problems[:3])
-            + ". Solve the problems of a batch independently and scale each gradient by its "
-            "own grad_output.",
+            " ".join(w for w in words if w),
             error=worst,
             tol=1.0,
             hint=hint,

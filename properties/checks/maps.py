@@ -301,8 +301,13 @@ def _map_upstream(
         "upstream",
         "fail",
         f"With grad_output v = {fmt(v)} the gradient w.r.t. a is {fmt(got)}, expected "
-        f"v^T dx/da = {fmt(want)} (error {error:.2g} > tol {tol:.2g}). Backward must "
-        "multiply by grad_output.",
+        f"v^T dx/da = {fmt(want)} (error {error:.2g} > tol {tol:.2g}). "
+        + (
+            "It is the gradient for v = 1: backward must multiply by grad_output."
+            if ignored
+            else "The cause is not identified from this case (see loss_scale, which "
+            "varies the weight from 1e-8 to 1e8)."
+        ),
         error=error,
         tol=tol,
         expected=want,
