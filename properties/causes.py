@@ -90,6 +90,40 @@ def exception_finding(error: dict[str, Any] | None) -> Finding:
     return Finding(("signature",) if calling else ("exception",), evidence)
 
 
+#: Per gradient stage of the probe: the checks its numbers feed, what the gradient
+#: is of and with respect to, and what shows that it should not be zero.
+_STAGE_CHECKS = {
+    "dy_dx": (("dy_dx_formula",), "y", "x", "the true dy/dx is not zero"),
+    "batch": (("batch",), "the batch's y", "x", "the true dy/dx is not zero"),
+    "d2y_dx2": (("d2y_dx2",), "the dy/dx your backward returns", "x", "d2y/dx2 is not zero"),
+    "jacobian": (("dx_da_formula",), "x", "a", "the true dx*/da is not zero"),
+    "vjp": (("upstream",), "x", "a", "the true dx*/da is not zero"),
+    "gradcheck": (("gradcheck",), "the result", "its input", "finite differences move"),
+}
+
+
+def _no_graph(obs: dict[str, Any], failing: dict[str, CheckResult]) -> dict[str, Finding]:
+    """``no_gradient`` on each failing check whose gradient autograd found no path for.
+
+    A measurement, not a guess: the probe saw ``None`` from ``torch.autograd.grad``
+    (``obs["no_graph"]``), so the zero it compared is no computed derivative at all.
+    (Where the true derivative is zero too, the check passed and is not here.)
+    """
+    out = {}
+    for stage in obs.get("no_graph") or ():
+        names, output, wrt, because = _STAGE_CHECKS.get(stage, ((), "", "", ""))
+        for name in names:
+            if name in failing:
+                out[name] = Finding(
+                    ("no_gradient",),
+                    f"{output} carries no autograd graph to {wrt} (autograd's gradient is "
+                    f"None, taken as zero), while {because}: the result was detached from "
+                    "its inputs (.detach(), .item(), torch.tensor of a value, or a "
+                    "backward that returns None)",
+                )
+    return out
+
+
 def _shape_dtype(result: CheckResult) -> Finding:
     expected, got = result.expected.split(), result.got.split()
     codes = []
@@ -103,7 +137,7 @@ def _shape_dtype(result: CheckResult) -> Finding:
 def _map_findings(ctx: Context) -> dict[str, Finding]:
     case, failing = ctx.case, ctx.failing
     assert isinstance(case, MapCase)
-    out: dict[str, Finding] = {}
+    out = _no_graph(ctx.obs, failing)
     if "graph_growth" in failing:
         out["graph_growth"] = Finding(("unrolled",))
     if "backward_at_fixed_point" in failing:
@@ -125,12 +159,14 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
                 "the returned x is not the fixed point, and with tol/100 it did not get "
                 "closer: the iteration does not stop on distance(x, x_prev) <= tol",
             )
-    if "dx_da_formula" in failing:
+    if "dx_da_formula" in failing and "dx_da_formula" not in out:
         out["dx_da_formula"] = _map_formula_finding(ctx, out)
     gradient = _true_gradient(out, failing, "dx_da", "x_star")
     if "upstream" in failing:
         result = failing["upstream"]
-        if result.hint.startswith("ignores grad_output"):
+        if "upstream" in out:
+            pass
+        elif result.hint.startswith("ignores grad_output"):
             out["upstream"] = Finding(("ignores_upstream",))
         elif gradient is not None:
             out["upstream"] = gradient
@@ -186,7 +222,7 @@ def _unknown(result: CheckResult) -> str:
 def _curve_findings(ctx: Context) -> dict[str, Finding]:
     case, obs, failing = ctx.case, ctx.obs, ctx.failing
     assert isinstance(case, CurveCase)
-    out: dict[str, Finding] = {}
+    out = _no_graph(obs, failing)
     for name in ("root", "residual"):
         if name in failing:
             out[name] = Finding(("inexact_forward",))
@@ -194,7 +230,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
         out["y0_grad"] = Finding(("gradient_to_start",))
     if "degenerate_behaviour" in failing:
         out["degenerate_behaviour"] = Finding(("no_degenerate_signal",))
-    if "dy_dx_formula" in failing:
+    if "dy_dx_formula" in failing and "dy_dx_formula" not in out:
         result = failing["dy_dx_formula"]
         y = floats([obs.get("y")])[0]
         got = floats([obs.get("dy_dx")])[0]
@@ -213,7 +249,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             out["upstream"] = Finding(("ignores_upstream",))
         elif gradient is not None:
             out["upstream"] = gradient
-    if "batch" in failing and gradient is None:
+    if "batch" in failing and "batch" not in out and gradient is None:
         gradient_of_batch = _curve_batch_finding(case, obs)
         if gradient_of_batch is not None:
             out["batch"] = gradient_of_batch

@@ -59,6 +59,8 @@ error_key, batch_points = _wire.error_key, _wire.batch_points
 number, numbers, graph_size = _values.number, _values.numbers, _values.graph_size
 error_record, as_tensor, timed_call = _values.error_record, _values.as_tensor, _values.timed_call
 Stages, curve_function = _values.Stages, _values.curve_function
+MapRecorder, distance_norm = _values.MapRecorder, _values.distance_norm
+_grad = _values.gradient
 _conformance = _sibling("probe_conformance")
 #: The same options under their former name (``tests/test_checks.py`` compares them).
 _GRADCHECK_OPTIONS = GRADCHECK_OPTIONS
@@ -66,7 +68,6 @@ _GRADCHECK_OPTIONS = GRADCHECK_OPTIONS
 # Private references taken at import time, before any submission is loaded: a
 # submission that monkeypatches torch.autograd.gradcheck cannot change these.
 _GRADCHECK = importlib.import_module("torch.autograd.gradcheck").gradcheck
-_GRAD = torch.autograd.grad
 
 Json = dict[str, Any]
 
@@ -88,11 +89,6 @@ def _curve_call(
     y0t = torch.tensor(y0, dtype=dtype, requires_grad=y0_grad)
     y = as_tensor(solve(F, xt, y0t), "solve(F, x, y0)")
     return xt, y0t, y
-
-
-def _grad(y: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, **kwargs: Any) -> Any:
-    (g,) = _GRAD(y, x, weight, **kwargs)
-    return g
 
 
 def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
@@ -117,28 +113,28 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
         return obs
     with run.stage("weighted_grad"):
         start = time.perf_counter()
-        obs["weighted_grad"] = number(_grad(y, xt, torch.full_like(y, w)))
+        gaps = obs.setdefault("no_graph", [])
+        obs["weighted_grad"] = number(_grad(y, xt, torch.full_like(y, w), gaps, "weighted_grad"))
         obs["backward_time"] = time.perf_counter() - start
 
     with run.stage("dy_dx"):
         xt, _, y = _curve_call(solve, F, x, y0, dtype)
-        obs["dy_dx"] = number(_grad(y, xt, torch.ones_like(y)))
+        obs["dy_dx"] = number(_grad(y, xt, torch.ones_like(y), gaps, "dy_dx"))
     with run.stage("d2y_dx2"):
         xt, _, y = _curve_call(solve, F, x, y0, dtype)
-        g = _grad(y, xt, torch.ones_like(y), create_graph=True)
-        obs["d2y_dx2"] = number(_grad(g, xt, torch.ones_like(g)))
+        g = _grad(y, xt, torch.ones_like(y), gaps, "dy_dx", create_graph=True)
+        obs["d2y_dx2"] = number(_grad(g, xt, torch.ones_like(g), gaps, "d2y_dx2"))
     with run.stage("y0_grad"):
         xt, y0t, y = _curve_call(solve, F, x, y0, dtype, y0_grad=True)
-        grads = _GRAD(y, (xt, y0t), torch.ones_like(y), allow_unused=True)
-        obs["y0_grad"] = 0.0 if grads[1] is None else number(grads[1])
+        obs["y0_grad"] = number(_grad(y, y0t, torch.ones_like(y)))
     skip = set(wire.get("skip") or ())
     if "batch" not in skip:
         with run.stage("batch"):
-            obs["batch"] = _curve_batch(wire, solve, F, dtype)
+            obs["batch"] = _curve_batch(wire, solve, F, dtype, gaps)
     if dtype == torch.float64 and "gradcheck" not in skip:
         with run.stage("gradcheck"):
             eps = float(wire.get("gradcheck_eps", GRADCHECK_OPTIONS["eps"]))
-            obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0, eps)
+            obs["gradcheck"] = _curve_gradcheck(solve, F, x, y0, eps, gaps)
     if dtype == torch.float64 and "float32" not in skip:
         with run.stage("float32"):
             xt, _, y = _curve_call(solve, F, x, y0, torch.float32)
@@ -153,7 +149,11 @@ def observe_curve(wire: Json, solve: Callable[..., Any]) -> Json:
 
 
 def _curve_batch(
-    wire: Json, solve: Callable[..., Any], F: Callable[..., torch.Tensor], dtype: torch.dtype
+    wire: Json,
+    solve: Callable[..., Any],
+    F: Callable[..., torch.Tensor],
+    dtype: torch.dtype,
+    no_graph: list[str],
 ) -> Json:
     xs = [float(v) for v in wire.get("batch_x") or batch_points(float(wire["x"]))]
     y0s = [float(v) for v in wire.get("batch_y0") or [float(wire["y0"])] * len(xs)]
@@ -164,7 +164,8 @@ def _curve_batch(
     out["shape"] = list(y.shape)
     out["y"] = numbers(y)
     out["residual"] = _residuals(F, xs, y)
-    out["grad"] = numbers(_grad(y, xt, torch.tensor(weights, dtype=dtype).reshape(y.shape)))
+    weight = torch.tensor(weights, dtype=dtype).reshape(y.shape)
+    out["grad"] = numbers(_grad(y, xt, weight, no_graph, "batch"))
     singles_y, singles_g, singles_r = [], [], []
     for xi, y0i in zip(xs, y0s):
         try:
@@ -180,6 +181,27 @@ def _curve_batch(
     return out
 
 
+def _gradcheck(
+    fn: Callable[[torch.Tensor], Any], inputs: torch.Tensor, options: Json, no_graph: list[str]
+) -> Json:
+    """``{"options", "passed"[, "error"]}``: torch's gradcheck of ``fn`` at ``inputs``;
+    "gradcheck" noted in ``no_graph`` when ``fn`` returns a tensor with no graph."""
+
+    def noted(a: torch.Tensor) -> Any:
+        out = fn(a)
+        if isinstance(out, torch.Tensor) and not out.requires_grad and "gradcheck" not in no_graph:
+            no_graph.append("gradcheck")
+        return out
+
+    result: Json = {"options": options}
+    try:
+        result["passed"] = bool(_GRADCHECK(noted, (inputs,), raise_exception=True, **options))
+    except Exception as exc:  # GradcheckError or the candidate's own
+        result["passed"] = False
+        result["error"] = error_record(exc)
+    return result
+
+
 def _residuals(F: Callable[..., torch.Tensor], xs: list[float], y: torch.Tensor) -> Any:
     with torch.no_grad():
         y64 = y.detach().to(torch.float64).reshape(-1)
@@ -187,21 +209,17 @@ def _residuals(F: Callable[..., torch.Tensor], xs: list[float], y: torch.Tensor)
 
 
 def _curve_gradcheck(
-    solve: Callable[..., Any], F: Callable[..., torch.Tensor], x: float, y0: float, eps: float
+    solve: Callable[..., Any],
+    F: Callable[..., torch.Tensor],
+    x: float,
+    y0: float,
+    eps: float,
+    no_graph: list[str],
 ) -> Json:
     y0t = torch.tensor(y0, dtype=torch.float64)
-    options = {**GRADCHECK_OPTIONS, "eps": eps}
-
-    def y_of(xt: torch.Tensor) -> torch.Tensor:
-        return solve(F, xt, y0t)
-
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    out: Json = {"options": options}
-    try:
-        out["passed"] = bool(_GRADCHECK(y_of, (xt,), raise_exception=True, **options))
-    except Exception as exc:  # GradcheckError or the candidate's own
-        out["passed"] = False
-        out["error"] = error_record(exc)
+    options = {**GRADCHECK_OPTIONS, "eps": eps}
+    out = _gradcheck(lambda x_in: solve(F, x_in, y0t), xt, options, no_graph)
     # An independent central difference, computed here and not by gradcheck.
     h = eps * (1.0 + abs(x))
     with torch.no_grad():
@@ -212,41 +230,6 @@ def _curve_gradcheck(
 
 
 # ------------------------------------------------------------------------- maps
-
-
-class _MapRecorder:
-    """Wraps ``f`` so that every point it is evaluated at is counted or recorded."""
-
-    def __init__(self, sources: list[str], scalar: bool) -> None:
-        self.codes = [compile(s, f"<f[{i}]>", "eval") for i, s in enumerate(sources)]
-        self.scalar = scalar
-        self.phase = "forward"
-        self.forward_calls = 0
-        self.backward_points: list[list[float]] = []
-
-    def f(self, a: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-        def step(x: torch.Tensor) -> torch.Tensor:
-            if self.phase == "backward":
-                self.backward_points.append(x.detach().to(torch.float64).reshape(-1).tolist())
-            else:
-                self.forward_calls += 1
-            return self.evaluate(a, x)
-
-        return step
-
-    def evaluate(self, a: Any, x: torch.Tensor) -> torch.Tensor:
-        names = {"torch": torch, "__builtins__": {}}
-        parts = []
-        for code in self.codes:
-            value = eval(code, names, {"a": a, "x": x})
-            if not isinstance(value, torch.Tensor):
-                value = torch.tensor(float(value), dtype=x.dtype)
-            parts.append(value.reshape(()))
-        return parts[0] if self.scalar else torch.stack(parts)
-
-
-def _distance(x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vector_norm(x - x_prev)
 
 
 def _map_inputs(
@@ -267,10 +250,12 @@ def _map_call(
     tol: float,
     *,
     x0_grad: bool = False,
-) -> tuple[_MapRecorder, torch.Tensor, torch.Tensor, torch.Tensor]:
-    rec = _MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
+) -> tuple[MapRecorder, torch.Tensor, torch.Tensor, torch.Tensor]:
+    rec = MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
     a, x0 = _map_inputs(wire, dtype, x0_grad=x0_grad)
-    x = as_tensor(fixed_point(rec.f, a, x0, _distance, tol), "fixed_point(f, a, x0, distance, tol)")
+    x = as_tensor(
+        fixed_point(rec.f, a, x0, distance_norm, tol), "fixed_point(f, a, x0, distance, tol)"
+    )
     return rec, a, x0, x
 
 
@@ -285,23 +270,25 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
     run = Stages(obs, error_key)
 
     with run.stage("call"):
-        rec = _MapRecorder(list(wire["f"]), obs["scalar"])
+        rec = MapRecorder(list(wire["f"]), obs["scalar"])
         a, x0 = _map_inputs(wire, dtype)
         x = timed_call(
             obs,
             "x",
             "fixed_point(...)",
-            lambda: fixed_point(rec.f, a, x0, _distance, tol),
+            lambda: fixed_point(rec.f, a, x0, distance_norm, tol),
             a=a,
             x0=x0,
         )
         obs["x"] = numbers(x)
         obs["forward_f_calls"] = rec.forward_calls
+        obs["requires_grad"] = bool(x.requires_grad)
+        gaps = obs.setdefault("no_graph", [])
         obs["graph_nodes"] = graph_size(x)
         with torch.no_grad():
             a64 = a.detach().to(torch.float64)
             x64 = x.detach().to(torch.float64).reshape(x0.shape)
-            obs["residual"] = number(_distance(rec.evaluate(a64, x64), x64))
+            obs["residual"] = number(distance_norm(rec.evaluate(a64, x64), x64))
     if "call_error" in obs:
         return obs
     with run.stage("vjp"):
@@ -310,7 +297,7 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
         rec.phase = "backward"
         start = time.perf_counter()
         try:
-            obs["vjp"] = numbers(_grad(x, a, weight))
+            obs["vjp"] = numbers(_grad(x, a, weight, gaps, "vjp"))
         finally:
             rec.phase = "done"
         obs["backward_time"] = time.perf_counter() - start
@@ -330,19 +317,20 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
         for i in range(m):
             e = torch.zeros(m, dtype=x.dtype)
             e[i] = 1.0
-            rows.append(numbers(_grad(x, a, e.reshape(x.shape), retain_graph=i < m - 1)))
+            grad = _grad(x, a, e.reshape(x.shape), gaps, "jacobian", retain_graph=i < m - 1)
+            rows.append(numbers(grad))
         obs["jacobian"] = rows
     with run.stage("x0_grad"):
         _, a, x0, x = _map_call(wire, fixed_point, dtype, tol, x0_grad=True)
-        grads = _GRAD(x, (a, x0), torch.ones_like(x), allow_unused=True)
-        obs["x0_grad"] = [0.0] * m if grads[1] is None else numbers(grads[1])
+        obs["x0_grad"] = numbers(_grad(x, x0, torch.ones_like(x)).reshape(-1))
     with run.stage("graph"):
         loose = tol * LOOSE_TOL_FACTOR
         rec, _, _, x = _map_call(wire, fixed_point, dtype, loose)
         obs["graph_loose"] = {"tol": loose, "nodes": graph_size(x), "f_calls": rec.forward_calls}
     if dtype == torch.float64 and "gradcheck" not in set(wire.get("skip") or ()):
         with run.stage("gradcheck"):
-            obs["gradcheck"] = _map_gradcheck(wire, fixed_point, min(tol, GRADCHECK_MAP_TOL))
+            tol_gc = min(tol, GRADCHECK_MAP_TOL)
+            obs["gradcheck"] = _map_gradcheck(wire, fixed_point, tol_gc, gaps)
     if wire.get("conformance"):
         obs["conformance"] = _conformance.observe_map(wire, fixed_point, *_map_parts(wire))
     return obs
@@ -353,26 +341,22 @@ def _map_parts(wire: Json) -> tuple[Callable[..., Any], Callable[..., Any], Call
     ``inputs(dtype) -> (a, x0)`` and the distance."""
     scalar = bool(wire.get("scalar", False))
     return (
-        lambda: _MapRecorder(list(wire["f"]), scalar).f,
+        lambda: MapRecorder(list(wire["f"]), scalar).f,
         lambda dtype: _map_inputs(wire, dtype),
-        _distance,
+        distance_norm,
     )
 
 
-def _map_gradcheck(wire: Json, fixed_point: Callable[..., Any], tol: float) -> Json:
-    rec = _MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
+def _map_gradcheck(
+    wire: Json, fixed_point: Callable[..., Any], tol: float, no_graph: list[str]
+) -> Json:
+    rec = MapRecorder(list(wire["f"]), bool(wire.get("scalar", False)))
     a, x0 = _map_inputs(wire, torch.float64)
-
-    def x_of(a_in: torch.Tensor) -> torch.Tensor:
-        return fixed_point(rec.f, a_in, x0, _distance, tol)
-
-    out: Json = {"options": dict(GRADCHECK_OPTIONS), "tol": tol}
-    try:
-        out["passed"] = bool(_GRADCHECK(x_of, (a,), raise_exception=True, **GRADCHECK_OPTIONS))
-    except Exception as exc:
-        out["passed"] = False
-        out["error"] = error_record(exc)
-    return out
+    options = dict(GRADCHECK_OPTIONS)
+    out = _gradcheck(
+        lambda a_in: fixed_point(rec.f, a_in, x0, distance_norm, tol), a, options, no_graph
+    )
+    return {**out, "tol": tol}
 
 
 # ------------------------------------------------------------------------ entry

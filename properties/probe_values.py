@@ -170,3 +170,69 @@ def curve_function(source: str) -> Callable[[torch.Tensor, torch.Tensor], torch.
         return value
 
     return F
+
+
+#: Bound at load, before any candidate runs (a candidate cannot swap it).
+_GRAD = torch.autograd.grad
+
+
+def gradient(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    no_graph: list[str] | None = None,
+    stage: str = "",
+    **kwargs: Any,
+) -> Any:
+    """``weight^T dy/dx``, shaped like ``x``.
+
+    Where ``y`` carries no autograd graph to ``x`` (it does not require grad, or
+    ``x`` is unused) autograd's answer is None, the zero gradient: zeros are
+    returned and ``stage`` is appended to ``no_graph``, so the checks can tell a
+    zero derivative that is right (``y`` does not depend on ``x``) from a
+    result that was cut from its inputs.
+    """
+    g = _GRAD(y, x, weight, allow_unused=True, **kwargs)[0] if y.requires_grad else None
+    if g is None:
+        if no_graph is not None and stage not in no_graph:
+            no_graph.append(stage)
+        return torch.zeros_like(x)
+    return g
+
+
+class MapRecorder:
+    """A map case's ``f`` from its sources (``f(a)(x)``, one expression per component,
+    evaluated with only ``torch`` in scope), wrapped so that every point it is
+    evaluated at is counted (forward) or recorded (``phase = "backward"``)."""
+
+    def __init__(self, sources: list[str], scalar: bool) -> None:
+        self.codes = [compile(s, f"<f[{i}]>", "eval") for i, s in enumerate(sources)]
+        self.scalar = scalar
+        self.phase = "forward"
+        self.forward_calls = 0
+        self.backward_points: list[list[float]] = []
+
+    def f(self, a: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+        def step(x: torch.Tensor) -> torch.Tensor:
+            if self.phase == "backward":
+                self.backward_points.append(x.detach().to(torch.float64).reshape(-1).tolist())
+            else:
+                self.forward_calls += 1
+            return self.evaluate(a, x)
+
+        return step
+
+    def evaluate(self, a: Any, x: torch.Tensor) -> torch.Tensor:
+        names = {"torch": torch, "__builtins__": {}}
+        parts = []
+        for code in self.codes:
+            value = eval(code, names, {"a": a, "x": x})
+            if not isinstance(value, torch.Tensor):
+                value = torch.tensor(float(value), dtype=x.dtype)
+            parts.append(value.reshape(()))
+        return parts[0] if self.scalar else torch.stack(parts)
+
+
+def distance_norm(x: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
+    """The map cases' ``distance(x, x_prev)``: the Euclidean norm of the step."""
+    return torch.linalg.vector_norm(x - x_prev)

@@ -138,6 +138,8 @@ _BOTH = {
     "residual": "|F(x, y)| (curves) or |f(a)(x) - x| (maps) in float64",
     "gradcheck": "{options, passed, error?}, plus fd_dy_dx (curves) or tol (maps)",
     "conformance": "what the conformance stages recorded (CONFORMANCE[kind]), when asked",
+    "no_graph": "the stages whose output carried no autograd graph to the input (autograd's "
+    "None gradient, recorded as zeros)",
 }
 
 #: What an observation holds, by kind: key -> meaning (and ``error_key`` of a stage).
@@ -169,6 +171,7 @@ OBSERVATION: dict[str, dict[str, str]] = {
         "x": "the returned fixed point (m floats)",
         "x_shape": "its shape",
         "x_dtype": "its dtype",
+        "requires_grad": "whether x requires grad",
         "forward_f_calls": "evaluations of f during the call",
         "graph_nodes": "autograd graph nodes behind x at tol",
         "graph_loose": "{tol, nodes, f_calls} at tol * LOOSE_TOL_FACTOR",

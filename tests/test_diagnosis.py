@@ -41,6 +41,8 @@ MISTAKES = {
     WRONG / "unrolled.py": {"unrolled"},
     WRONG / "truncated_neumann.py": {"truncated_inverse"},
     WRONG / "diagonal_only.py": {"diagonal_only"},
+    WRONG / "detached_result.py": {"no_gradient"},
+    WRONG / "detached_root.py": {"no_gradient"},
     EXAMPLES / "sign_error.py": {"sign"},
     EXAMPLES / "missing_inverse.py": {"missing_inverse"},
     EXAMPLES / "unrolled.py": {"unrolled"},

@@ -11,6 +11,7 @@ from hypothesis.errors import InvalidArgument
 
 from properties import curve_maps, maps
 from properties.records import MapCase
+from properties.simplicity import simplest_between
 from properties.strategies._bounds import (
     DTYPES,
     MAP_FAMILIES,
@@ -59,7 +60,8 @@ def map_cases(
         A strategy generating MapCases; records ``event(f"family: {family}")``,
         ``event(f"dtype: {dtype}")`` and ``event("degenerate")``.  Shrinks toward a
         float64 scalar map: Newton's square root of 1, or a curve-map of the unit
-        circle with ``rho = min_abs_rho``.
+        circle with ``rho`` near ``min_abs_rho`` (the simplest ``alpha`` whose rate
+        is within 10% of the drawn one).
     """
     chosen_dtypes = check_choices("dtypes", dtypes, DTYPES)
     chosen = check_choices("families", families, MAP_FAMILIES)
@@ -106,8 +108,18 @@ def _curve_maps(
     # Hypothesis favours small integers: a Weyl sequence spreads even the small
     # integers over [0, 1), and 0 (the shrink target) still maps to min_abs_rho.
     step = (draw(st.integers(0, 2**20 - 1)) * 0x9E3779B1 % 2**20) / 2**20
-    rho = sign(draw) * (min_abs_rho + (max_abs_rho - min_abs_rho) * step)
-    alpha = curve_maps.alpha_for_rho(case.curve, case.x, case.y_true, rho)
+    magnitude = min_abs_rho + (max_abs_rho - min_abs_rho) * step
+    rho = sign(draw) * magnitude
+    # The simplest alpha whose rate is near the drawn one (within 10%, and a tenth of
+    # the way to 1): readable maps, rates still spread over the continuum.
+    near = sorted(
+        rho / magnitude * m
+        for m in (
+            max(min_abs_rho, 0.9 * magnitude),
+            min(max_abs_rho, magnitude + 0.1 * (1 - magnitude)),
+        )
+    )
+    alpha = curve_maps.alpha_for_rho(case.curve, case.x, case.y_true, rho, band=(near[0], near[1]))
     position = sign(draw) * draw(st.integers(10, 100)) / 100
     return curve_maps.map_case_from_curve(
         case.curve,
@@ -145,10 +157,14 @@ def _coupled_maps(
     B = [draw(entry) for _ in range(m)]
     budget = Fraction(draw(st.integers(10, int(100 * max_abs_rho))), 100)
     total = max(sum(abs(v) for v in A[i]) + abs(B[i]) for i in range(m))
-    scale = budget / total
+    # The simplest scale that keeps the row sums within the budget, and above 80% of it.
+    scale = simplest_between(budget / total * Fraction(4, 5), budget / total)
     A_ = [[v * scale for v in row] for row in A]
     B_ = [[B[i] * scale if i == j else Fraction(0) for j in range(m)] for i in range(m)]
     C = [[Fraction(draw(st.integers(-8, 8)), 4) for _ in range(k)] for _ in range(m)]
+    # Some f_a != 0: a map that ignores a has dx*/da = 0, where every backward (a
+    # detached one included) is right and no gradient mistake can show.
+    C[0][0] = sign(draw) * Fraction(draw(st.integers(1, 8)), 4)
     a = [Fraction(draw(st.integers(-16, 16)), 8) for _ in range(k)]
     x0 = [draw(st.integers(-8, 8)) / 4 for _ in range(m)]
     return maps.coupled_map(A_, B_, C, a, x0, dtype=dtype)
