@@ -27,12 +27,19 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ._common import RootInfo, Spec, Tensors, as_tuple, captured, functorch_active
-from ._errors import ImplicitError, NonConvergenceError, SingularJacobianError, check_policy, fail
-from ._function import ImplicitFunction
-from ._iteration import PATIENCE, Distance, anderson, iterate
+from ._common import (
+    RootInfo,
+    Tensors,
+    as_tuple,
+    captured,
+    functorch_active,
+    plain,
+    transformed_by,
+)
+from ._errors import ImplicitError, check_policy
+from ._fixed_point_solver import METHODS, Forward, dense
+from ._iteration import Distance
 from ._krylov import KrylovResult, cg, gmres
-from ._linear import jacobian, singular_values
 from ._matrix_free import FreeFixedPoint, FreeSpec, Solver
 
 Map = Callable[[Any], Callable[[torch.Tensor], torch.Tensor]]
@@ -44,7 +51,15 @@ MATRIX_FREE_ABOVE = 256
 #: Half-precision inputs are iterated in float32 and returned in their dtype.
 _LOW = (torch.float16, torch.bfloat16)
 
-_METHODS = {"iterate": iterate, "anderson": anderson}
+#: Why the matrix-free path refuses torch.func (its derivatives call torch.autograd
+#: on tensors a transform wraps, and would silently give 0 there).
+_NO_TORCH_FUNC = (
+    "linear_solver={linear_solver!r} is matrix-free (m = {m} unknowns per problem), and "
+    "the matrix-free derivatives do not run under torch.func transforms (grad, vjp, jvp, "
+    "jacrev, jacfwd, hessian, vmap). Pass linear_solver='dense' (one m x m solve per "
+    "problem), or differentiate with torch.autograd.grad / torch.autograd.forward_ad, and "
+    "batch problems as a leading dimension of x0 with event_ndim instead of vmap."
+)
 
 
 def _euclidean(event_ndim: int, batched: bool) -> Distance:
@@ -80,41 +95,42 @@ def _user_solve(solver: Callable[..., torch.Tensor], matvec: Any, b: torch.Tenso
 
 def _check_map(f: Map, a: tuple[torch.Tensor, ...], tuple_a: bool, x0: torch.Tensor) -> None:
     """``f(a)(x0)`` has ``x0``'s shape, and no tensor reaches it through a closure with
-    grad or a forward-AD tangent (a custom Function would silently drop either).
+    grad, a forward-AD tangent or a vmap batch (a custom Function would silently
+    drop any of them).
 
-    Under a torch.func transform only the shape is checked here: ``requires_grad_``
-    is refused inside a transform, and the Function's own closure check covers it.
+    Under a torch.func transform ``requires_grad_`` is refused: ``f`` runs at plain
+    copies of ``a`` and ``x0`` (one sample of a batched tensor), so whatever the
+    output still carries from a transform came through a closure.
     """
-    if functorch_active():
-        value = f(a if tuple_a else a[0])(x0)
-        if not isinstance(value, torch.Tensor) or value.shape != x0.shape:
-            shape = getattr(value, "shape", type(value).__name__)
-            raise ValueError(
-                f"f(a)(x) must return a tensor of x0's shape {tuple(x0.shape)}; got {shape}."
-            )
-        return
+    transform = functorch_active()
     with torch.enable_grad():
-        a_in = tuple(
-            fwAD.unpack_dual(t).primal.detach().requires_grad_(t.is_floating_point()) for t in a
-        )
-        x_in = fwAD.unpack_dual(x0).primal.detach().requires_grad_()
+        if transform:
+            a_in = tuple(plain(t) for t in a)
+            x_in = plain(x0)
+        else:
+            a_in = tuple(
+                fwAD.unpack_dual(t).primal.detach().requires_grad_(t.is_floating_point()) for t in a
+            )
+            x_in = fwAD.unpack_dual(x0).primal.detach().requires_grad_()
         value = f(a_in if tuple_a else a_in[0])(x_in)
-    if not isinstance(value, torch.Tensor) or value.shape != x0.shape:
+    if not isinstance(value, torch.Tensor) or value.shape != x_in.shape:
         shape = getattr(value, "shape", type(value).__name__)
         raise ValueError(
-            f"f(a)(x) must return a tensor of x0's shape {tuple(x0.shape)}; got {shape}."
+            f"f(a)(x) must return a tensor of x0's shape {tuple(x_in.shape)}; got {shape}."
         )
-    leaf = captured(value, (*a_in, x_in))
     what = None
-    if leaf is not None:
+    if transform:
+        kind = transformed_by(value)
+        what = None if kind is None else f"a tensor that {kind}"
+    elif (leaf := captured(value, (*a_in, x_in))) is not None:
         what = f"a tensor of shape {tuple(leaf.shape)} that requires grad"
     elif fwAD.unpack_dual(value).tangent is not None:
         what = "a tensor with a forward-AD tangent (a dual tensor)"
     if what is not None:
         raise ImplicitError(
             f"f depends on {what} that is not in a: it reaches f through a closure, so it "
-            "would silently get no derivative. Pass it in a (a tuple of tensors) and read it "
-            "there, or detach it."
+            "would silently get no derivative (or lose its batch). Pass it in a (a tuple "
+            "of tensors) and read it there, or detach it."
         )
 
 
@@ -191,8 +207,8 @@ def fixed_point(
         ImplicitError: ``f`` reaches a tensor with a derivative through a closure.
     """
     check_policy(on_failure)
-    if method not in _METHODS:
-        raise ValueError(f"method={method!r} must be one of {sorted(_METHODS)}.")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} must be one of {sorted(METHODS)}.")
     if max_iter < 1:
         raise ValueError(f"max_iter={max_iter} must be >= 1.")
     if not tol > 0:
@@ -227,117 +243,16 @@ def fixed_point(
     m = math.prod(x0.shape[x0.dim() - event_ndim :])
     if linear_solver == "auto":
         linear_solver = "gmres" if m > MATRIX_FREE_ABOVE else "dense"
-    iteration = functools.partial(
-        _forward, f, tuple_a, method, distance, tol, max_iter, event_ndim, on_failure
-    )
+    forward = Forward(f, tuple_a, method, distance, tol, max_iter, event_ndim, on_failure)
     if linear_solver == "dense":
-        x, *diagnostics = _dense(
-            f, tuple_a, event_ndim, singular_tol, on_failure, iteration, x0, a_parts
-        )
+        x, *diagnostics = dense(forward, singular_tol, x0, a_parts)
     else:
+        if functorch_active():
+            raise ImplicitError(_NO_TORCH_FUNC.format(linear_solver=linear_solver, m=m))
         rtol = torch.finfo(x0.dtype).eps ** 0.75
         spec = FreeSpec(
             f, tuple_a, event_ndim, _krylov(linear_solver, rtol), singular_tol, on_failure
         )
-        x, *diagnostics = FreeFixedPoint.apply(spec, iteration, x0, *a_parts)
+        x, *diagnostics = FreeFixedPoint.apply(spec, forward, x0, *a_parts)
     x = x.to(out_dtype)
     return (x, RootInfo(*diagnostics[:5])) if return_info else x
-
-
-def _forward(
-    f: Map,
-    tuple_a: bool,
-    method: str,
-    distance: Distance,
-    tol: float,
-    max_iter: int,
-    event_ndim: int,
-    on_failure: str,
-    x0: torch.Tensor,
-    a_parts: tuple[torch.Tensor, ...],
-    sigma: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
-) -> tuple[torch.Tensor, RootInfo]:
-    """Iterate, test (``sigma(x*)``: the dense ``(sigma_min, singular)``), apply the policy."""
-    with torch.no_grad():
-        x, iterations, gap = _METHODS[method](
-            f(a_parts if tuple_a else a_parts[0]), x0, distance, tol, max_iter, event_ndim
-        )
-    converged = gap <= tol
-    if sigma is None:
-        sigma_min = torch.full(converged.shape, math.nan, dtype=x.dtype, device=x.device)
-        singular = torch.zeros_like(converged)
-    else:
-        sigma_min, singular = sigma(x)
-    info = RootInfo(
-        converged=converged.to(x.device),
-        iterations=iterations.to(x.device),
-        residual=gap.to(dtype=x.dtype, device=x.device),
-        sigma_min=sigma_min,
-        singular=singular,
-    )
-    failed = info.singular | ~info.converged
-    if bool(failed.any()):
-        _apply_policy(info, iterations, tol, max_iter, on_failure)
-        x = torch.where(failed.reshape(tuple(failed.shape) + (1,) * event_ndim), math.nan, x)
-    return x, info
-
-
-def _dense(
-    f: Map,
-    tuple_a: bool,
-    event_ndim: int,
-    singular_tol: float,
-    on_failure: str,
-    iteration: Callable[..., tuple[torch.Tensor, RootInfo]],
-    x0: torch.Tensor,
-    a_parts: tuple[torch.Tensor, ...],
-) -> tuple[torch.Tensor, ...]:
-    """The dense path: ``F_y = f_x - I`` per problem, through ``ImplicitFunction``."""
-
-    def F(a_in: Any, x: torch.Tensor) -> torch.Tensor:
-        return f(a_in)(x) - x
-
-    def solver(x0: torch.Tensor, a_parts: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
-        a_in = a_parts if tuple_a else a_parts[0]
-
-        def sigma(x_star: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.enable_grad():
-                x_in = x_star.detach().requires_grad_()
-                J = jacobian(F(a_in, x_in), x_in, event_ndim)
-            sigma_min, _ = singular_values(J)
-            return sigma_min, sigma_min <= singular_tol
-
-        x_star, info = iteration(x0, a_parts, sigma)
-        return x_star, info, torch.ones_like(info.sigma_min)
-
-    spec = Spec(F, tuple_a, event_ndim, singular_tol, on_failure, "sigma_min(I - f_x)")
-    return ImplicitFunction.apply(spec, solver, x0, *a_parts)
-
-
-def _apply_policy(
-    info: RootInfo, iterations: torch.Tensor, tol: float, max_iter: int, on_failure: str
-) -> None:
-    fail(
-        SingularJacobianError,
-        info.singular & info.converged,
-        info.sigma_min,
-        "sigma_min(I - f_x)",
-        "f_x has an eigenvalue 1 at the fixed point: x*(a) is not differentiable there "
-        "(or not unique).",
-        on_failure,
-    )
-    stopped = int(iterations.max()) if iterations.numel() else 0
-    why = (
-        "the cap max_iter"
-        if stopped >= max_iter
-        else f"stopped early: a non-finite distance or {PATIENCE} iterations without progress"
-    )
-    fail(
-        NonConvergenceError,
-        ~info.converged,
-        info.residual,
-        f"distance(x, x_prev) after {stopped} iterations ({why}), tol={tol:g}",
-        "The map may not contract near x0 (|f_x| >= 1): try method='anderson', a start "
-        "closer to the fixed point, a larger max_iter or a looser tol.",
-        on_failure,
-    )

@@ -15,8 +15,9 @@ under every torch.func transform (``grad``, ``vjp``, ``jacrev``, ``jvp``,
 functorch wrappers that plain autograd does not see.  ``vmap`` folds the mapped
 dimension into the batch: the solver is already batched, so it runs once on
 the whole stack with ``F`` vmapped over the new leading dimension (a solver
-that supports this has a ``batched(F)`` method returning the solver for that
-``F``).  ``apply`` is the entry point: under a transform or forward AD it first
+that supports this has a ``batched(F, x_dims)`` method returning the solver for
+that ``F``; ``x_dims``, shaped like ``x``, says which ``x``'s are mapped: 0 or
+None).  ``apply`` is the entry point: under a transform or forward AD it first
 checks that no tensor reaches ``F`` through a closure at that level (inside
 ``forward`` such a tensor is invisible, and its derivative would be silently 0).
 
@@ -129,9 +130,10 @@ class ImplicitFunction(torch.autograd.Function):
         y0 = y0.expand(info.batch_size, *y0.shape) if y0_dim is None else y0.movedim(y0_dim, 0)
         xs = tuple(x if d is None else x.movedim(d, 0) for x, d in zip(xs, x_dims))
         dims = tuple(None if d is None else 0 for d in x_dims)
-        F = functools.partial(_vmapped, spec.F, dims if spec.tuple_x else dims[0])
+        mapped = dims if spec.tuple_x else dims[0]
+        F = functools.partial(_vmapped, spec.F, mapped)
         outputs = ImplicitFunction.apply(
-            dataclasses.replace(spec, F=F, compiled=None), batched(F), y0, *xs
+            dataclasses.replace(spec, F=F, compiled=None), batched(F, mapped), y0, *xs
         )
         return outputs, (0,) * len(outputs)
 

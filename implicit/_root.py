@@ -214,7 +214,7 @@ _eager_root_find = torch.compiler.disable(
 @dataclasses.dataclass(frozen=True)
 class _Solver:
     """``root_find``'s forward for one ``F``: ``(y0, xs) -> (y, RootInfo, scale)``,
-    failure policy applied.  ``batched(F)`` is the same solver for another ``F``
+    failure policy applied.  ``batched(F, x_dims)`` is the same solver for another ``F``
     (the Function's vmap rule passes ``F`` vmapped over a new batch dimension)."""
 
     F: Fn
@@ -227,7 +227,7 @@ class _Solver:
     on_failure: str
     compiled: Compiled | None = None
 
-    def batched(self, F: Fn) -> _Solver:
+    def batched(self, F: Fn, x_dims: Any = None) -> _Solver:
         return dataclasses.replace(self, F=F, compiled=None)
 
     def __call__(self, y0: torch.Tensor, xs: tuple[torch.Tensor, ...]) -> tuple[Any, RootInfo, Any]:
