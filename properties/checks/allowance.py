@@ -17,6 +17,11 @@ named terms (shown in the report, documented in docs/tolerances.md):
   is a Newton iteration stopped when its step is below ``NEWTON_STEP``: its
   error is about ``|F_yy / (2 F_y)| step**2`` (quadratic convergence), which a
   correct root may keep;
+- ``adjoint stop``: the backward may solve its adjoint ``u = g + f_x^T u`` by the
+  same iteration, stopped when ``distance(u, u_prev) <= tol`` (HIPS autograd's
+  ``fixed_point`` does): the stopped ``u`` is then within
+  ``||f_x|| / sigma_min(I - f_x) * tol`` of the exact one, and each gradient row
+  within ``||f_a||`` times that (``adjoint_stop``; Frobenius norms, an upper bound);
 - ``root shift``: for a true-value check, how far the closed form at the
   returned (accepted) point is from the true value.
 """
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from properties import formulas
 from properties.checks.common import max_abs, max_abs_diff
@@ -69,39 +74,83 @@ def point_radius(case: MapCase, residual: float, sigma: float) -> float:
     return r
 
 
-def point_shift(case: MapCase, x: Sequence[float], radius: float) -> float:
-    """The largest change of ``(I - f_x)^-1 f_a`` when x moves by ``radius`` along an axis."""
+def largest_change(
+    closed_form: Callable[[list[float]], list[list[float]]], x: Sequence[float], radius: float
+) -> float:
+    """The largest change of ``closed_form(x)`` when x moves by ``radius`` along an axis
+    (0 for a non-positive radius or a non-finite x)."""
     if radius <= 0 or not all(math.isfinite(v) for v in x):
         return 0.0
-    here = formulas.map_point(case.f_source, case.a, list(x), case.scalar).dx_da
+    here = closed_form(list(x))
     worst = 0.0
     for i in range(len(x)):
         for sign in (1.0, -1.0):
             moved = list(x)
             moved[i] += sign * radius
-            there = formulas.map_point(case.f_source, case.a, moved, case.scalar).dx_da
-            shift = max_abs_diff(there, here)
+            shift = max_abs_diff(closed_form(moved), here)
             worst = max(worst, shift if math.isfinite(shift) else 0.0)
     return worst
 
 
+def point_shift(case: MapCase, x: Sequence[float], radius: float) -> float:
+    """The largest change of ``(I - f_x)^-1 f_a`` when x moves by ``radius`` along an axis."""
+    return largest_change(
+        lambda p: formulas.map_point(case.f_source, case.a, p, case.scalar).dx_da, x, radius
+    )
+
+
+def _frobenius(M: Sequence[Sequence[float]]) -> float:
+    return math.sqrt(sum(v * v for row in M for v in row))
+
+
+def adjoint_stop(case: MapCase, at_x: formulas.MapPoint | None) -> float:
+    """``tol * ||f_a|| * ||f_x|| / sigma_min(I - f_x)`` at the returned x: how far one
+    gradient row of a correct backward that iterates its adjoint to ``distance <= tol``
+    may be from the exact one (0 where the returned x is not finite)."""
+    if at_x is None or not at_x.sigma_min > 0:
+        return 0.0
+    return case.tol * _frobenius(at_x.f_a) * _frobenius(at_x.f_x) / at_x.sigma_min
+
+
 def map_formula(
-    case: MapCase, want: list[list[float]], sigma: float, rtol: float, shift: float
+    want: list[list[float]], sigma: float, rtol: float, shift: float, adjoint: float
 ) -> Allowance:
     """dx/da against the closed form at the returned x."""
-    return Allowance((("round-off", rtol * (1 + max_abs(want)) / sigma),)).plus(
-        "returned point", shift
+    return (
+        Allowance((("round-off", rtol * (1 + max_abs(want)) / sigma),))
+        .plus("returned point", shift)
+        .plus("adjoint stop", adjoint)
     )
 
 
 def map_true(
-    want: list[list[float]], sigma: float, rtol: float, root_shift: float, shift: float
+    want: list[list[float]],
+    sigma: float,
+    rtol: float,
+    root_shift: float,
+    shift: float,
+    adjoint: float,
 ) -> Allowance:
     """dx/da against the true value at x*."""
     return (
         Allowance((("round-off", rtol * (1 + max_abs(want)) / sigma),))
         .plus("root shift", root_shift)
         .plus("returned point", shift)
+        .plus("adjoint stop", adjoint)
+    )
+
+
+def map_upstream(
+    want: list[float], v: Sequence[float], sigma: float, rtol: float, shift: float, adjoint: float
+) -> Allowance:
+    """``grad(x, a, v)`` against ``v^T`` times the rows of another call: each of the
+    ``1 + sum |v_i|`` solves involved may sit anywhere the returned point allows and
+    stop its adjoint at ``tol``."""
+    weight = sum(abs(t) for t in v)
+    return (
+        Allowance((("round-off", 10 * rtol * (1 + max(map(abs, want), default=0.0)) / sigma),))
+        .plus("returned point", 2 * weight * shift)
+        .plus("adjoint stop", (1 + weight) * adjoint)
     )
 
 

@@ -22,7 +22,8 @@ import math
 from typing import Any
 
 from properties import capabilities, exact
-from properties.checks.common import RTOL, Judge, Observation, as_float, error_text
+from properties.checks import allowance
+from properties.checks.common import RTOL, Judge, Observation, as_float, error_text, max_abs_diff
 from properties.records import CheckResult, CurveCase, MapCase
 
 __all__ = ["judge_conformance", "not_claimed"]
@@ -246,6 +247,31 @@ def _curve_vmap(
 # ------------------------------------------------------------------------- maps
 
 
+def _second_shift(case: MapCase, obs: Observation, v: list[float], at_star: Any) -> float:
+    """The ``returned point`` term of ``d2x_da2``: how much ``v^T d2x*/da2`` changes
+    between x* and anywhere a correct code may have differentiated (within
+    ``allowance.point_radius`` of the returned x); 0 without a finite returned x."""
+    x = [as_float(t) for t in obs.get("x") or ()]
+    if len(x) != case.m or not all(math.isfinite(t) for t in x):
+        return 0.0
+    residual = as_float(obs.get("residual"))
+    sigma = max(case.sigma_min, 1e-12)
+    x_star = [float(t) for t in case.x_star]
+    radius = allowance.point_radius(case, residual, sigma) + max(
+        abs(p - q) for p, q in zip(x, x_star)
+    )
+
+    def closed_form(p: list[float]) -> list[list[float]]:
+        h = exact.map_second_derivative(case.f_source, case.k, case.scalar, p, case.a, v)
+        return [[float(t) for t in row] for row in h]
+
+    here = [[float(t) for t in row] for row in at_star]
+    return max(
+        allowance.largest_change(closed_form, x_star, radius),
+        max_abs_diff(closed_form(x), here),
+    )
+
+
 def _matvec(rows: list[list[float]], t: list[float]) -> list[float]:
     return [sum(r * c for r, c in zip(row, t)) for row in rows]
 
@@ -280,6 +306,7 @@ def _map(j: Judge, case: MapCase, obs: Observation, sub: dict[str, Any], claims:
         got = [as_float(x) for row in sub.get("d2x_da2") or () for x in row]
         h_size = 1 + max((abs(x) for x in h_want), default=0.0)
         tol = (rtol["d2"] / sigma**2 + stop / sigma**2) * h_size * (1 + sum(abs(x) for x in v))
+        tol += _second_shift(case, obs, v, exact_h)
         _vector_check(
             j,
             "d2x_da2",

@@ -78,9 +78,10 @@ def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
     if at_x is not None:
         radius = allowance.point_radius(case, residual, max(at_x.sigma_min, 1e-12))
         shift = allowance.point_shift(case, x, radius)
-    _map_formula(j, obs, case, at_x, jac, rtol, shift)
-    _map_true(j, case, jac, rtol, sigma, at_x if x_err <= x_tol else None, shift)
-    _map_upstream(j, obs, jac, at_x, rtol, shift)
+    adjoint = allowance.adjoint_stop(case, at_x)
+    _map_formula(j, obs, case, at_x, jac, rtol, shift, adjoint)
+    _map_true(j, case, jac, rtol, sigma, at_x if x_err <= x_tol else None, shift, adjoint)
+    _map_upstream(j, obs, jac, at_x, rtol, shift, adjoint)
     graph_growth(j, obs)
     backward_points(j, obs, case, x)
     if "gradcheck" in obs or "gradcheck_error" in obs:
@@ -133,6 +134,7 @@ def _map_formula(
     jac: list[list[float]] | None,
     rtol: dict[str, float],
     shift: float,
+    adjoint: float,
 ) -> None:
     if "jacobian_error" in obs or jac is None:
         j.add(
@@ -147,7 +149,7 @@ def _map_formula(
         return
     want = at_x.dx_da
     sigma = max(at_x.sigma_min, 1e-12)
-    allowed = allowance.map_formula(case, want, sigma, rtol["formula"], shift)
+    allowed = allowance.map_formula(want, sigma, rtol["formula"], shift, adjoint)
     tol = allowed.total
     error = max_abs_diff(jac, want)
     details = (("dx_da", jac[0][0] if jac and jac[0] else math.nan), ("dx_da_at_returned_x", want))
@@ -207,6 +209,7 @@ def _map_true(
     sigma: float,
     at_accepted_x: formulas.MapPoint | None,
     shift: float,
+    adjoint: float,
 ) -> None:
     """dx/da against the true value at x*.
 
@@ -222,7 +225,7 @@ def _map_true(
     root_shift = 0.0
     if at_accepted_x is not None:
         root_shift = max_abs_diff(at_accepted_x.dx_da, want)
-    allowed = allowance.map_true(want, sigma, rtol["true"], root_shift, shift)
+    allowed = allowance.map_true(want, sigma, rtol["true"], root_shift, shift, adjoint)
     tol = allowed.total
     error = max_abs_diff(jac, want)
     if error <= tol:
@@ -263,6 +266,7 @@ def _map_upstream(
     at_x: formulas.MapPoint | None,
     rtol: dict[str, float],
     shift: float = 0.0,
+    adjoint: float = 0.0,
 ) -> None:
     v = [as_float(t) for t in obs.get("weights") or []]
     if "vjp_error" in obs:
@@ -280,16 +284,17 @@ def _map_upstream(
     k = len(base[0])
     want = [sum(v[i] * base[i][c] for i in range(len(base))) for c in range(k)]
     sigma = max(at_x.sigma_min if at_x else 1.0, 1e-12)
-    tol = rtol["upstream"] * (1 + max(abs(t) for t in want)) / sigma * 10
-    # The rows were taken in another call than the weighted one: each may sit anywhere
-    # the returned point's own error allows (``allowance.point_shift``).
-    tol += 2 * sum(abs(t) for t in v) * shift
+    # The rows were taken in other calls than the weighted one: each may sit anywhere
+    # the returned point's own error allows and stop its adjoint at tol.
+    allowed = allowance.map_upstream(want, v, sigma, rtol["upstream"], shift, adjoint)
+    tol = allowed.total
     error = max_abs_diff([got], [want])
     if error <= tol:
         j.add(
             "upstream",
             "pass",
-            f"v^T dx/da with v = {fmt(v)} matches (error {error:.2g}).",
+            f"v^T dx/da with v = {fmt(v)} matches (error {error:.2g} <= allowance "
+            f"{allowed.text()}).",
             error=error,
             tol=tol,
         )
@@ -301,7 +306,7 @@ def _map_upstream(
         "upstream",
         "fail",
         f"With grad_output v = {fmt(v)} the gradient w.r.t. a is {fmt(got)}, expected "
-        f"v^T dx/da = {fmt(want)} (error {error:.2g} > tol {tol:.2g}). "
+        f"v^T dx/da = {fmt(want)} (error {error:.2g} > allowance {allowed.text()}). "
         + (
             "It is the gradient for v = 1: backward must multiply by grad_output."
             if ignored
