@@ -29,24 +29,40 @@ from properties.maps import fixed_point_tol, map_case
 from properties.oracle import first_sign_change, point_oracle, root_near
 from properties.records import Curve, MapCase
 from properties.rehearsal import float_map, settling_start
+from properties.simplicity import simplest_between
 from properties.torch_source import format_polynomial
 
 __all__ = ["alpha_for_rho", "map_case_from_curve"]
 
 
-def alpha_for_rho(curve: Curve, x: Any, y_true: Any, rho: float) -> sympy.Rational:
-    """A rational ``alpha`` with ``1 - alpha F_y(x, y_true)`` close to ``rho``.
+def alpha_for_rho(
+    curve: Curve,
+    x: Any,
+    y_true: Any,
+    rho: float,
+    *,
+    band: tuple[float, float] | None = None,
+) -> sympy.Rational:
+    """The simplest rational ``alpha`` with ``rho' = 1 - alpha F_y(x, y_true)`` in ``band``.
 
-    ``alpha`` has a denominator <= 1000, so the map ``y - alpha F`` stays exact;
-    the exact ``rho`` of the resulting case is ``MapCase.rho``.
+    ``band`` is the interval of contraction rates the caller accepts (default: within
+    1e-3 of ``rho``); it must not hold +-1.  The simplest ``alpha`` in the matching
+    interval (``simplicity.simplest_between``: smallest denominator) keeps the map
+    ``y - alpha F`` exact and readable; the exact ``rho'`` is ``MapCase.rho``.
 
     Raises:
-        ValueError: at a point where ``F_y == 0`` (no ``alpha`` contracts there).
+        ValueError: at a point where ``F_y == 0`` (no ``alpha`` contracts there), or for
+            a band that does not hold ``rho`` or reaches ``|rho| >= 1``.
     """
     F_y = point_oracle(curve, x, y_true).F_y
     if F_y == 0:
         raise ValueError(f"F_y = 0 at x = {x}, y = {y_true}: no alpha gives rho={rho}.")
-    return sympy.Rational(Fraction((1 - rho) / float(F_y)).limit_denominator(1000))
+    lo, hi = band if band is not None else (rho - 1e-3, rho + 1e-3)
+    if not (lo <= rho <= hi and lo > -1 and hi < 1):
+        raise ValueError(f"band={band!r} must hold rho={rho} and lie inside (-1, 1).")
+    F_y_q = Fraction(float(F_y))
+    ends = ((1 - Fraction(lo)) / F_y_q, (1 - Fraction(hi)) / F_y_q)
+    return sympy.Rational(simplest_between(*ends))
 
 
 def map_case_from_curve(

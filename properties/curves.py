@@ -185,7 +185,62 @@ def _ellipse(
         (0, 0): A * cx * cx + B * cx * cy + C * cy * cy - 1,
     }
     params = (("cx", str(cx)), ("cy", str(cy)), ("a", str(a)), ("b", str(b)))
-    return _polynomial_curve("ellipse", terms, (*params, ("cos", str(c)), ("sin", str(s))))
+    params = (*params, ("cos", str(c)), ("sin", str(s)))
+    if any(f.denominator > 64 for f in (cx, cy, a, b, c, s)):  # no simpler to read
+        return _polynomial_curve("ellipse", terms, params)
+    # As a person writes it: (u/a)**2 + (v/b)**2 - 1, u and v the rotated offsets.
+    u, v = _rotated(c, s, cx, cy, 1), _rotated(c, s, cx, cy, 2)
+    parts = [_over(u, a * a), _over(v, b * b), "-1"]
+    return Curve(
+        family="ellipse",
+        source=" + ".join(parts).replace("+ -", "- "),
+        torch_source=" + ".join((*parts[:2], "-1")).replace("+ -", "- "),
+        params=params,
+    )
+
+
+def _offset(name: str, centre: Fraction) -> str:
+    """``x``, ``(x - 1/2)`` or ``(x + 3/4)``."""
+    if centre == 0:
+        return name
+    return f"({name} {'-' if centre > 0 else '+'} {abs(centre)})"
+
+
+def _rotated(c: Fraction, s: Fraction, cx: Fraction, cy: Fraction, which: int) -> str:
+    """``u = c X + s Y`` (``which`` 1) or ``v = -s X + c Y`` (2), ``X = x - cx``,
+    ``Y = y - cy``, over the common denominator of ``c`` and ``s``:
+    ``(4*(x - 1/2) + 3*y)/5``."""
+    X, Y = _offset("x", cx), _offset("y", cy)
+    p, q = (c, s) if which == 1 else (-s, c)
+    den = math.lcm(p.denominator, q.denominator)
+    parts = [(int(p * den), name) for p, name in ((p, X), (q, Y)) if p]
+    text = " + ".join(
+        name if k == 1 else f"-{name}" if k == -1 else f"{k}*{name}" for k, name in parts
+    ).replace("+ -", "- ")
+    return text if den == 1 else f"({text})/{den}"
+
+
+def _atomic(text: str) -> bool:
+    """Whether ``text**2`` squares all of ``text``: a name, or one parenthesised group."""
+    if text.isidentifier():
+        return True
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return True
+
+
+def _over(u: str, q: Fraction) -> str:
+    """``u**2 / q`` as text (``u**2`` when ``q`` is 1; a fraction in parentheses, which
+    the torch text reads as a float literal)."""
+    square = f"{u}**2" if _atomic(u) else f"({u})**2"
+    if q == 1:
+        return square
+    return f"{square}/({q})" if q.denominator != 1 else f"{square}/{q}"
 
 
 def polynomial(

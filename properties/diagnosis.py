@@ -13,6 +13,9 @@ the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
 #: Code -> what it means (one sentence a student can act on).
 CODES: dict[str, str] = {
     "sign": "the gradient has the opposite sign: dy/dx = -F_x / F_y, dx/da = +(I - f_x)^-1 f_a",
@@ -142,3 +145,26 @@ def markdown() -> str:
 
 if __name__ == "__main__":
     print(markdown(), end="")
+
+
+#: ``(base, codes) -> class``: the exception classes of ``failure_type``.
+_FAILURE_TYPES: dict[tuple[type[Exception], tuple[str, ...]], type[Any]] = {}
+E = TypeVar("E", bound=Exception)
+
+
+def failure_type(base: type[E], codes: Iterable[str]) -> type[E]:
+    """A subclass of ``base`` named by the sorted diagnosis ``codes`` (``unknown`` when
+    empty), the same class for the same codes.
+
+    Hypothesis tells bugs apart by exception type and line: a search that raises one
+    of these from one line shrinks a failure with other codes as another bug, so a
+    shrink step that changes the diagnosis is not taken as a smaller example of this
+    failure, and the smallest case shown for a cause shows that cause.
+    """
+    key = tuple(sorted(set(codes))) or ("unknown",)
+    kind = _FAILURE_TYPES.get((base, key))
+    if kind is None:
+        name = f"{base.__name__}[{','.join(key)}]"
+        kind = type(name, (base,), {"__module__": base.__module__})
+        _FAILURE_TYPES[(base, key)] = kind
+    return kind

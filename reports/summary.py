@@ -14,8 +14,10 @@ import dataclasses
 import html
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from properties.records import CheckResult, CurveCase
+from properties import simplicity
+from properties.records import CheckResult
 
 from .columns import fmt
 from .details import figure
@@ -96,13 +98,12 @@ def summarize(
     return summary
 
 
-def _size(outcome: CaseOutcome) -> tuple[int, int, str]:
-    """How big a case is for a person: shortest curve text first, then shortest case text."""
+def _size(outcome: CaseOutcome) -> tuple[Any, ...]:
+    """How simple a case is for a person (``simplicity.case_key``), simplest first."""
     case = outcome.case
     if case is None:
-        return (10**9, 10**9, outcome.nodeid)
-    source = case.curve.source if isinstance(case, CurveCase) else case.source
-    return (len(source), len(case.text()), case.text())
+        return (10**9, outcome.nodeid)
+    return (*simplicity.case_key(case), case.text())
 
 
 def headline(summary: Summary, target: str) -> str:

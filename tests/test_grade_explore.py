@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from properties import records
+from properties import records, simplicity
 from properties.records import CheckResult, CurveCase, MapCase
 from reports.grading import cli, explore, gradebook, judging, rubric, run
 from reports.grading import gradescope_results as gradescope
@@ -194,24 +194,28 @@ def _vector(case: explore.Case) -> bool:
     return isinstance(case, MapCase) and case.m >= 2 and case.dtype == "float64"
 
 
+def _big_vector(case: explore.Case) -> bool:
+    return isinstance(case, MapCase) and case.m >= 3 and case.dtype == "float64"
+
+
 def test_explore_search_shrinks_and_repeats_itself() -> None:
     failing: list[MapCase] = []
 
     def observe(case: explore.Case) -> CaseResult:
-        if _vector(case):
+        if _big_vector(case):
             failing.append(case)  # type: ignore[arg-type]
-        return _fails_when(_vector)(case)
+        return _fails_when(_big_vector)(case)
 
     budget = Budget(20, 200, 600.0)
     found = explore.explore(observe, "fixed_point", RUBRIC, budget)
     assert found.found
     assert isinstance(found.case, MapCase)
-    assert _vector(found.case)
-    first = failing[0]
-    assert found.case != first  # shrinking ran ...
-    assert len(found.case.text()) < len(first.text())  # ... and made it smaller
+    assert found.case.m == 3  # shrunk to the fewest unknowns that fail ...
+    assert len(failing) > 1  # ... by shrinking, which tried failing cases ...
+    # ... and no less simple than the first failure (unknowns, degree, digits, length)
+    assert simplicity.case_key(found.case) <= simplicity.case_key(failing[0])
     assert found.examples < budget.calls
-    again = explore.explore(_fails_when(_vector), "fixed_point", RUBRIC, budget)
+    again = explore.explore(_fails_when(_big_vector), "fixed_point", RUBRIC, budget)
     assert _fingerprint(found) == _fingerprint(again)
 
 

@@ -15,6 +15,7 @@ from properties import curves as _curves
 from properties import oracle
 from properties.exact import compile_curve
 from properties.records import DEGENERACY_THRESHOLD, Curve, CurveCase
+from properties.simplicity import simplest_dyadic
 from properties.strategies._bounds import CURVE_FAMILIES, X_BITS, check_choices, check_number, sign
 from properties.strategies._curves import any_curve, circles, ellipses, polynomials_unchecked
 
@@ -127,6 +128,8 @@ def _conic_point(
         u = Fraction(draw(st.integers(0, 2**10)), 2**10) * Fraction(u_max)
     # Round toward the centre so that x stays strictly inside the extent.
     offset = Fraction(math.floor(u * Fraction(half_width) * 2**bits), 2**bits)
+    if not aim_degenerate:  # the fewest binary digits within 10% of the drawn offset
+        offset = simplest_dyadic(offset * Fraction(9, 10), offset, bits)
     x = cx + sign(draw) * offset
     guess = float(cy) + sign(draw) * 2 * float(height)
     return x, guess

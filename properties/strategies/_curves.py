@@ -47,10 +47,12 @@ def ellipses(
     Args:
         max_axis: largest semi-axis, >= 1.
         max_centre: largest ``|cx|`` and ``|cy|``, >= 0.
-        rotated: draw rotations (``tan(theta / 2)`` in multiples of 1/12); else 0.
+        rotated: draw rotations (``tan(theta / 2)`` from small Pythagorean
+            triples, ``_HALF_TANGENTS``); else 0.
 
     Returns:
-        A strategy generating ellipse Curves.  Shrinks toward the unrotated unit
+        A strategy generating ellipse Curves, semi-axes in multiples of 1/4 in
+        ``[1/2, max_axis]``.  Shrinks toward the unrotated unit
         circle (``a = b = 1``, centre 0).
     """
     check_number("max_axis", max_axis, minimum=1)
@@ -63,10 +65,17 @@ def ellipses(
 @st.composite
 def _ellipses(draw: st.DrawFn, max_axis: float, max_centre: float, rotated: bool) -> Curve:
     cx, cy = dyadic(draw, max_centre, 2), dyadic(draw, max_centre, 2)
-    a = Fraction(8 + draw(st.integers(-6, int(8 * max_axis) - 8)), 8)
-    b = Fraction(8 + draw(st.integers(-6, int(8 * max_axis) - 8)), 8)
-    t = Fraction(draw(st.integers(-11, 11)), 12) if rotated else Fraction(0)
+    a = Fraction(4 + draw(st.integers(-2, int(4 * max_axis) - 4)), 4)
+    b = Fraction(4 + draw(st.integers(-2, int(4 * max_axis) - 4)), 4)
+    t = sign(draw) * draw(st.sampled_from(_HALF_TANGENTS)) if rotated else Fraction(0)
     return _curves.ellipse(cx, cy, a, b, 2 * math.atan(t))
+
+
+#: ``tan(theta / 2)`` of the rotations drawn, simplest first: each gives a small
+#: Pythagorean triple ``(cos, sin)`` (1/3: (4/5, 3/5); 1/2: (3/5, 4/5); 1/5: (12/13,
+#: 5/13); 2/3: (5/13, 12/13); 1/4: (15/17, 8/17)), so rotated ellipses keep small
+#: denominators (a person's ``((4x + 3y)/5)**2 / a**2 + ...``).
+_HALF_TANGENTS = tuple(Fraction(t) for t in ("0", "1/3", "1/2", "1/5", "2/3", "1/4", "3/5", "1/6"))
 
 
 def polynomials(

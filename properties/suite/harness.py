@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from properties import capabilities, checks, not_run, records
+from properties import capabilities, checks, diagnosis, not_run, records
 from properties.candidates import Target
 from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
@@ -87,6 +87,14 @@ def explain(case: Case, bad: list[CheckResult]) -> str:
         hint = f" Likely mistake: {r.hint}." if r.hint else ""
         lines.append(f"- {r.name} [{r.status}]: {r.message}{hint}")
     return "\n".join(lines)
+
+
+def failure(case: Case, bad: list[CheckResult]) -> AssertionError:
+    """The exception a property raises for ``bad``: an ``AssertionError`` whose class
+    is named by the failing checks' diagnosis codes (``diagnosis.failure_type``), so
+    that Hypothesis shrinks each cause on its own and a smaller case keeps the cause."""
+    kind = diagnosis.failure_type(AssertionError, (c for r in bad for c in r.diagnosis))
+    return kind(explain(case, bad))
 
 
 def decide(

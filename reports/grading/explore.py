@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from properties import records
+from properties import diagnosis, records
 from properties.records import CheckResult, CurveCase, MapCase
+from properties.simplicity import case_key
 from reports.columns import fmt
 from reports.details import snippet
 
@@ -270,8 +271,10 @@ def explore(
         if not _tests_something(case):
             reject()
         result = search.run(case)
-        if result is not None and scored_failures(rubric, result):
-            raise _Found(records.to_json(case))
+        failures = scored_failures(rubric, result) if result is not None else ()
+        if failures:  # one type per diagnosis: a shrink step must keep the cause
+            codes = (code for c in failures for code in c.diagnosis)
+            raise diagnosis.failure_type(_Found, codes)(records.to_json(case))
 
     found: CaseResult | None = None
     try:
@@ -280,7 +283,7 @@ def explore(
         found = search.seen.get(exc.key)
     except Exception as exc:  # noqa: BLE001 - Flaky, Unsatisfiable, ...: keep what was seen
         failing = search.failing()
-        found = min(failing, key=lambda r: (len(r.case.text()), r.case.text()), default=None)
+        found = min(failing, key=lambda r: (*case_key(r.case), r.case.text()), default=None)
         search.stopped = search.stopped or f"the search ended early ({type(exc).__name__})"
     stopped = search.stopped
     if problems and not stopped:

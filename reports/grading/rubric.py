@@ -44,6 +44,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from properties import simplicity
 from properties.assignments import ASSIGNMENTS
 from properties.records import CheckResult, CurveCase, MapCase
 
@@ -303,7 +304,10 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
             continue
         counted += 1
         passed += verdict
-        failures.extend((result.note == "not run", check) for check in bad)
+        key = simplicity.case_key(result.case)
+        failures.extend(
+            ((result.note == "not run", *key, check.case, check.name), check) for check in bad
+        )
     if counted == 0:
         earned = 0.0
     elif scoring == "all":
@@ -312,7 +316,9 @@ def score_item(item: Item, scoring: str, results: Iterable[CaseResult]) -> ItemS
         earned = item.points
     else:
         earned = round(item.points * passed / counted, 2)
-    failures.sort(key=lambda pair: (pair[0], *_smallest(pair[1])))
+    # Cases that ran first, then the simplest (``simplicity.case_key``): the first
+    # failure is the one the report shows.
+    failures.sort(key=lambda pair: pair[0])
     checks = tuple(check for _, check in failures)
     return ItemScore(
         item, earned, passed, counted, degenerate, checks, _hint(checks), _diagnosis(checks)
@@ -337,10 +343,6 @@ def case_verdict(item: Item, result: CaseResult) -> tuple[bool | None, list[Chec
         return (False, call_errors[:1]) if call_errors else (None, [])
     bad = [c for c in measured if c.status in ("fail", "error")]
     return not bad, bad
-
-
-def _smallest(check: CheckResult) -> tuple[int, str, str]:
-    return (len(check.case), check.case, check.name)
 
 
 def _diagnosis(failures: Sequence[CheckResult]) -> tuple[str, ...]:
