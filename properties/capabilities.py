@@ -69,10 +69,10 @@ ALWAYS = ("loss_scale", "non_contracting", "singular_map")
 #: A plain submission's claims: its assignment's properties only.
 DEFAULT: frozenset[str] = frozenset()
 
-#: What the reference library ``implicit`` claims (and must pass).  Not
-#: ``torch_func``: its ``torch.func.vjp``/``jacrev``/``vmap`` raise (a custom
-#: Function without a vmap rule, whose backward re-enters autograd).
-REFERENCE: frozenset[str] = frozenset({"forward_mode", "second_order"})
+#: What the reference library ``implicit`` claims (and must pass): ``root_find``
+#: and ``fixed_point`` have vmap rules and run under every torch.func transform.
+#: Not ``vector_roots`` or ``parameters``: the suite has no properties for them yet.
+REFERENCE: frozenset[str] = frozenset({"forward_mode", "second_order", "torch_func"})
 
 #: The status of a property whose capability the target did not declare.
 NOT_CLAIMED = "not_claimed"

@@ -6,6 +6,8 @@ Run: ``python -m reports --target examples/peers/implicit_fixed_point.py``.
 from __future__ import annotations
 
 REQUIRES = "implicit"
+#: What the library claims beyond the contract (``properties.capabilities``).
+CAPABILITIES = {"forward_mode", "second_order", "torch_func"}
 
 
 def fixed_point(f, a, x0, distance, tol):

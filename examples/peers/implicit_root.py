@@ -7,6 +7,8 @@ from __future__ import annotations
 
 #: The distribution this adapter needs (the table skips it when missing).
 REQUIRES = "implicit"
+#: What the library claims beyond the contract (``properties.capabilities``).
+CAPABILITIES = {"forward_mode", "second_order", "torch_func"}
 
 
 def implicit(F, x, y0):
