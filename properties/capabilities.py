@@ -64,7 +64,7 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 
 #: Properties every target must have, whatever it declares.
-ALWAYS = ("loss_scale", "non_contracting", "singular_map")
+ALWAYS = ("loss_scale", "closure_gradient", "non_contracting", "singular_map")
 
 #: A plain submission's claims: its assignment's properties only.
 DEFAULT: frozenset[str] = frozenset()

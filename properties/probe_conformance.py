@@ -5,9 +5,10 @@ other ``probe_*.py`` files).  ``probe.observe`` calls these when the request has
 ``"conformance": true``; what they record goes under the observation's
 ``"conformance"`` key (keys: ``probe_wire.CONFORMANCE``).  A capability's
 stages run only when the request's ``claims`` list it; the properties every
-target must have (loss scale) always run.  Every stage runs under a deadline
-(``deadline``): a candidate that hangs is stopped and recorded as having
-raised ``TimeoutError``, so one hang costs one stage, not the run.
+target must have (loss scale, the gradient of a closure's parameter) always
+run.  Every stage runs under a deadline (``deadline``): a candidate that hangs
+is stopped and recorded as having raised ``TimeoutError``, so one hang costs
+one stage, not the run.
 
 Nothing here judges: ``properties.checks.conformance`` reads the result.
 """
@@ -103,6 +104,21 @@ def _scales(wire: Json) -> list[float]:
     return [float(s) for s in wire.get("scales") or _wire.LOSS_SCALES]
 
 
+def _theta(dtype: torch.dtype) -> torch.Tensor:
+    """A parameter that reaches the problem only through a closure: 0, so the solution
+    is the case's own, and requiring grad, as a layer's weight does."""
+    return torch.zeros((), dtype=dtype, requires_grad=True)
+
+
+def _closure_grad(out: torch.Tensor, theta: torch.Tensor, weight: torch.Tensor) -> Json:
+    """``{graph, grad}``: whether ``out`` has a graph, and ``weight^T d out / d theta``
+    (None where autograd finds no path from ``out`` to ``theta``)."""
+    if not out.requires_grad:
+        return {"graph": False, "grad": None}
+    (g,) = torch.autograd.grad(out, theta, weight, allow_unused=True)
+    return {"graph": True, "grad": None if g is None else number(g)}
+
+
 # ----------------------------------------------------------------------- curves
 
 
@@ -130,6 +146,15 @@ def observe_curve(wire: Json, solve: Callable[..., Any], F: Callable[..., Any]) 
             y = y_of(xt)
             grads.append(number(gradient(y, xt, torch.full_like(y, s))))
         out["loss_scale"] = {"scales": scales, "grads": grads}
+    with stage(run, "closure_gradient", seconds):
+        theta = _theta(dtype)
+        xt = point(x)
+        y = as_tensor(
+            solve(lambda x_, y_: F(x_, y_) + theta, xt, torch.tensor(y0, dtype=dtype)),
+            "solve(F, x, y0)",
+        )
+        w = float(wire.get("weight", 1.0))
+        out["closure_gradient"] = {**_closure_grad(y, theta, torch.full_like(y, w)), "weight": w}
     if "forward_mode" in claims:
         with stage(run, "forward_ad", seconds), forward_ad.dual_level():
             dual = forward_ad.make_dual(point(x, False), torch.tensor(1.0, dtype=dtype))
@@ -226,6 +251,16 @@ def observe_map(
             x = x_of(a)
             vjps.append(numbers(gradient(x, a, shaped([s * t for t in v], x))))
         out["loss_scale"] = {"scales": scales, "vjps": vjps}
+    with stage(run, "closure_gradient", seconds):
+        theta, base = _theta(dtype), new_f()
+        a, x0 = inputs(dtype)
+
+        def shifted(a_: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+            step = base(a_)
+            return lambda x_: step(x_) + theta
+
+        x = as_tensor(fixed_point(shifted, a, x0, distance, tol), "fixed_point(...)")
+        out["closure_gradient"] = _closure_grad(x, theta, shaped(v, x))
     if "forward_mode" in claims:
         with stage(run, "forward_ad", seconds), forward_ad.dual_level():
             a, _ = inputs(dtype)

@@ -79,6 +79,8 @@ CONFORMANCE: dict[str, dict[str, str]] = {
         "singles": "{x, y, grad}: one call and one backward per batch point",
         "func_jacrev": "torch.func.jacrev of the batch (n x n)",
         "func_vmap": "{y, grad}: torch.func.vmap of the call and of its grad",
+        "closure_gradient": "{graph, grad, weight}: F + theta with theta = 0 a closure "
+        "tensor requiring grad; grad: w dy/dtheta (None: autograd found no path)",
         "warnings": "up to 10 {stage, category, message}",
     },
     "map": {
@@ -91,15 +93,17 @@ CONFORMANCE: dict[str, dict[str, str]] = {
         "func_grad": "torch.func.grad of v^T x*",
         "func_vjp": "torch.func.vjp's pullback of v",
         "func_jacrev": "torch.func.jacrev: dx/da (m x k)",
+        "closure_gradient": "{graph, grad}: f(a)(x) + theta with theta = 0 a closure "
+        "tensor requiring grad; grad: v^T dx*/dtheta (None: autograd found no path)",
         "warnings": "up to 10 {stage, category, message}",
     },
 }
 #: The conformance stages of each kind (their errors: ``error_key(stage)``).
 CONFORMANCE_STAGES: dict[str, tuple[str, ...]] = {
     "curve": ("loss_scale", "forward_ad", "func_jvp", "func_grad", "func_vjp")
-    + ("func_jacrev", "func_vmap"),
+    + ("func_jacrev", "func_vmap", "closure_gradient"),
     "map": ("loss_scale", "forward_ad", "func_jvp", "d2x_da2", "func_grad", "func_vjp")
-    + ("func_jacrev",),
+    + ("func_jacrev", "closure_gradient"),
 }
 #: A hazard observation (``"hazard": true``): key -> meaning.
 HAZARD = {

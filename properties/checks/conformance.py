@@ -23,6 +23,7 @@ from typing import Any
 
 from properties import capabilities, exact
 from properties.checks import allowance
+from properties.checks.closure import judge_closure
 from properties.checks.common import RTOL, Judge, Observation, as_float, error_text, max_abs_diff
 from properties.records import CheckResult, CurveCase, MapCase
 
@@ -62,6 +63,7 @@ def judge_conformance(case: CurveCase | MapCase, obs: Observation) -> list[Check
         _map(j, case, obs, sub, claims)
     else:
         _curve(j, case, obs, sub, claims)
+    judge_closure(j, case, obs)
     for capability in APPLIES[kind]:
         if capability not in claims:
             not_claimed(j, capability, kind)
