@@ -29,7 +29,7 @@ from ._function import apply
 from ._lbfgs import lbfgs
 from ._linear import jacobian, split
 from ._newton import newton
-from ._singular import singular_at_solution
+from ._singular import multiple_root, singular_at_solution
 
 _METHODS = {"newton": newton, "lbfgs": lbfgs}
 
@@ -254,12 +254,13 @@ class _Solver:
             self.singular_tol,
             change_of=None if compiled is None else compiled_change(compiled, F, tuple_x),
         )
+        stalled = multiple_root(stats, y_star, event_ndim, self.singular_tol)
         info = RootInfo(
             converged=stats["converged"],
             iterations=stats["iterations"],
             residual=stats["residual"],
             sigma_min=stats["sigma_min"],
-            singular=stats["broken"] | singular,  # (singular: converged ones only)
+            singular=stats["broken"] | singular | stalled,
         )
         what = "|F_y|" if event_ndim == 0 else "smallest singular value of F_y"
         y_star = _apply_policy(
@@ -326,8 +327,9 @@ def _apply_policy(
         info.singular,
         info.sigma_min,
         what,
-        "F_y is singular at the solution (a vertical tangent or a double root): y(x) is "
-        "not differentiable there; move x away from it, or try another y0.",
+        "F_y is singular at the solution (a vertical tangent, a multiple root or a singular "
+        "point of the curve): y(x) is not differentiable there; move x away from it, or try "
+        "another y0.",
         on_failure,
     )
     failed_at = stats["failed_at"]

@@ -117,6 +117,27 @@ def singular_at_solution(
     return doubt & (sigma_min <= singular_tol * local), scale
 
 
+def multiple_root(
+    stats: dict[str, Any], y: torch.Tensor, event_ndim: int, singular_tol: float
+) -> torch.Tensor:
+    """Which unconverged problems stalled at a multiple root, shape ``batch_shape``.
+
+    Where ``F_y`` vanishes at the root itself (a double root at a vertical tangent, a
+    triple one at a singular point such as the folium's node), Newton converges only
+    linearly, and ``max_iter`` runs out with ``F`` already at rounding level: the
+    cause is the singular ``F_y``, not the iteration.  Such a problem has
+    ``|F| <= sqrt(eps) * scale * max(1, |y|)`` and ``sigma_min(F_y) <=
+    sqrt(singular_tol) * scale``, with ``scale`` the largest ``sigma_max(F_y)`` on the
+    path; a slow regular root keeps ``F_y`` of the path's size and is not one."""
+    eps = torch.finfo(y.dtype).eps
+    scale = stats["scale"].to(y.dtype)
+    size = torch.clamp(max_abs(y, event_ndim), min=1.0)
+    at_root = stats["residual"].to(y.dtype) <= eps**0.5 * scale * size
+    flat = stats["sigma_min"].to(y.dtype) <= singular_tol**0.5 * scale
+    finite = torch.isfinite(scale) & ~stats["nonfinite"]
+    return ~stats["converged"] & finite & at_root & flat
+
+
 def sensitivity_to_x(
     F: Callable[[tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor],
     xs: tuple[torch.Tensor, ...],

@@ -82,3 +82,28 @@ def test_double_root_is_still_singular_relative_to_the_solution() -> None:
     # (y - x)^2: F_x = F_y = 0 at the root; F_y vanishes next to y (F_yy = 2).
     with pytest.raises(SingularJacobianError, match=r"\|F_y\| = "):
         root_find(lambda x, y: (y - x) ** 2, t(1.0), t(1.5))
+
+
+@pytest.mark.parametrize(
+    ("F", "x", "y0"),
+    [
+        (lambda x, y: x**3 + y**3 - 3 * x * y, 0.0, 0.15),  # the folium's node: a triple root
+        (lambda x, y: y**3 - x, 0.0, 0.5),  # a cusp of y = x**(1/3)
+    ],
+)
+def test_a_multiple_root_is_singular_not_non_convergence(F, x, y0) -> None:
+    # Newton converges only linearly at a root where F_y vanishes: max_iter runs out
+    # with |F| ~ 1e-29; the cause is F_y = 0 there, not too few iterations.
+    with pytest.raises(SingularJacobianError, match="multiple root or a singular point"):
+        root_find(F, t(x, requires_grad=True), t(y0))
+    with pytest.warns(ImplicitWarning, match="singular"):
+        y, info = root_find(F, t(x), t(y0), on_failure="nan", return_info=True)
+    assert math.isnan(y.item())
+    assert bool(info.singular)
+    assert not bool(info.converged)
+
+
+def test_a_slow_regular_root_is_still_not_singular() -> None:
+    # A long way to a simple root is not evidence: F_y = e^y stays away from 0 there.
+    y, info = root_find(lambda x, y: torch.exp(y) - x, t(2.0), t(20.0), return_info=True)
+    assert not bool(info.singular)
