@@ -25,10 +25,10 @@ from properties.checks.common import (
     fmt_pair,
     gradcheck,
     no_mutation,
-    relevant_signal,
     shape_dtype,
     zero_start_grad,
 )
+from properties.checks.degenerate import degenerate_behaviour
 from properties.records import CheckResult, CurveCase
 
 
@@ -41,7 +41,7 @@ def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
     dtype = obs.get("dtype", "float64")
     rtol = RTOL.get(dtype, RTOL["float64"])
     if _exactly_degenerate(case):
-        _degenerate_behaviour(j, obs)
+        degenerate_behaviour(j, obs)
     if call_failed(j, case, obs):
         return j.results
 
@@ -347,49 +347,3 @@ def _curve_float32(j: Judge, obs: Observation, case: CurveCase) -> None:
         )
     else:
         j.add("float32", "pass", "float32 root and gradient are within float32 tolerances.")
-
-
-def _degenerate_behaviour(j: Judge, obs: Observation) -> None:
-    """At an exactly degenerate point, require a relevant signal: an exception or a
-    warning that says the Jacobian is singular (``relevant_signal``), or a
-    non-finite value.  An unrelated warning or error does not excuse a finite answer."""
-    signals, ignored = [], []
-    for stage in ("call", "weighted_grad", "dy_dx"):
-        error = obs.get(f"{stage}_error")
-        if error:
-            text = f"{error.get('type')}: {error.get('message', '')}"
-            (signals if relevant_signal(text) else ignored).append(f"{stage} raised {text[:80]}")
-    for warning in obs.get("warnings") or []:
-        text = f"{warning.get('category', '')}: {warning.get('message', '')}"
-        (signals if relevant_signal(text) else ignored).append(f"warned {text[:80]}")
-    for key in ("y", "dy_dx", "weighted_grad"):
-        value = as_float(obs.get(key)) if key in obs else 0.0
-        if not math.isfinite(value):
-            signals.append(f"{key} = {value}")
-    if signals:
-        j.add(
-            "degenerate_behaviour",
-            "pass",
-            "At this exactly degenerate point (F_y = 0) the implementation signalled it: "
-            + "; ".join(signals[:3])
-            + ".",
-        )
-        return
-    got = as_float(obs.get("dy_dx"))
-    unrelated = (
-        f" (it did say: {'; '.join(ignored[:2])}, which does not mention a singular "
-        "Jacobian, so it is not counted)"
-        if ignored
-        else ""
-    )
-    j.add(
-        "degenerate_behaviour",
-        "fail",
-        f"At this exactly degenerate point (F_y = 0, the tangent is vertical) you returned "
-        f"a finite dy/dx = {got:.6g} without a relevant warning or error{unrelated}. Check "
-        "|F_y| in backward and raise (or warn and return inf/nan), saying that F_y is "
-        "singular, when it is (near) zero.",
-        got=got,
-        expected="an error or warning about the singular F_y, or a non-finite value",
-        hint="no check of F_y == 0 before dividing by it",
-    )

@@ -14,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from properties import curves as _curves
 from properties import oracle
 from properties.exact import compile_curve
+from properties.hard_points import HardPoint, hard_points
 from properties.records import DEGENERACY_THRESHOLD, Curve, CurveCase
 from properties.simplicity import simplest_dyadic
 from properties.strategies._bounds import CURVE_FAMILIES, X_BITS, check_choices, check_number, sign
@@ -213,6 +214,7 @@ def user_curve_cases(
     x_range: tuple[float, float] = (-2.0, 2.0),
     y_range: tuple[float, float] = (-4.0, 4.0),
     min_degeneracy: float = DEGENERACY_THRESHOLD,
+    aim_hard: bool = True,
 ) -> st.SearchStrategy[CurveCase]:
     """Points on a user-given curve, e.g. ``user_curve_cases("x**3 + y**3 - 3*x*y")``.
 
@@ -227,10 +229,14 @@ def user_curve_cases(
         y_range: ``(lo, hi)`` where roots are looked for.
         min_degeneracy: skip grid points whose ``|F_y| / ||grad F||`` (estimated in
             float64) is below this.
+        aim_hard: also draw at and near the curve's vertical tangents and singular
+            points in the box (``hard_points``), where ``x`` is ``2**-k`` from the
+            point (``k`` from 2 to ``HARD_BITS``) on the side with real roots.
 
     Returns:
-        A strategy generating CurveCases of family "user".  Shrinks toward the grid
-        point nearest the middle of ``x_range`` and its lowest root.
+        A strategy generating CurveCases of family "user", about half of them aimed at
+        hard points when there are any (``event("hard point: <kind>")``).  Shrinks
+        toward the grid point nearest the middle of ``x_range`` and its lowest root.
 
     Raises:
         ValueError: from ``user_curve`` for bad text, or when no usable point lies
@@ -249,7 +255,40 @@ def user_curve_cases(
         )
     mid = (x_range[0] + x_range[1]) / 2
     points.sort(key=lambda p: (abs(float(p[0]) - mid), p[1]))
-    return _user_curve_cases(curve, tuple(points))
+    regular = _user_curve_cases(curve, tuple(points))
+    hard = hard_points(curve, x_range, y_range) if aim_hard else ()
+    if not hard:
+        return regular
+    return st.one_of(regular, _hard_point_cases(curve, hard))
+
+
+#: How close aimed draws come to a hard point: ``|x - x_h| = 2**-k``, ``k`` up to this
+#: (a dyadic ``x`` keeps <= 53 significant bits for ``|x| < 8``).
+HARD_BITS = 48
+
+
+@st.composite
+def _hard_point_cases(draw: st.DrawFn, curve: Curve, hard: tuple[HardPoint, ...]) -> CurveCase:
+    """A case at or near a vertical tangent or singular point: ``x`` at ``2**-k`` of
+    ``x_h`` on the side where the branch's roots are real (``k = HARD_BITS``: as close
+    as a float allows, a degenerate case), or exactly at ``x_h`` when a float holds it
+    (``F_y = 0``: the exactly degenerate case); the start beside the merging roots."""
+    point = draw(st.sampled_from(hard))
+    # Half near (|x - x_h| >= 2**-16: still counted, degeneracy above the threshold for
+    # most curves), half at float distance (flagged degenerate, counted apart).
+    k = draw(st.one_of(st.integers(2, 16), st.integers(17, HARD_BITS)))
+    side = point.side or sign(draw)
+    grid = 2 ** (HARD_BITS + 2)
+    x_h = Fraction(point.x)
+    x = Fraction(math.floor(x_h * grid) if side > 0 else math.ceil(x_h * grid), grid)
+    if x != x_h or not draw(st.booleans()):  # an x_h a float holds: also exactly there
+        x += Fraction(side, 2**k)
+    guess = float(point.y) + sign(draw) * 2.0**-k
+    event(f"hard point: {point.kind}")
+    position = sign(draw) * draw(st.integers(10, 100)) / 100
+    case = oracle.curve_case(curve, x, guess, position=position)
+    _record(case, aim_degenerate=False)
+    return case
 
 
 def _user_points(
