@@ -117,23 +117,29 @@ def candidate(module: ModuleType, assignment: str) -> Callable[..., Any] | None:
 
     ``fixed_point``: the module's ``fixed_point``.  ``implicit``: ``Implicit.apply``
     (when ``Implicit`` has a callable ``apply``), else ``implicit``, as
-    ``solve(F, x, y0)``.  None when the module defines neither.
+    ``solve(F, x, y0)``, carrying the module's ``vector_root(F, x, y0)`` (``y`` in
+    R^m, the ``vector_roots`` capability) as its ``vector_root`` attribute when
+    defined.  None when the module defines neither.
     """
     if assignment == "fixed_point":
         fn = getattr(module, "fixed_point", None)
         return fn if callable(fn) else None
     cls = getattr(module, "Implicit", None)
+    fn = getattr(module, "implicit", None)
+    found: Callable[..., Any] | None = None
     if cls is not None and callable(getattr(cls, "apply", None)):
 
         def solve(F: Any, x: Any, y0: Any) -> Any:
             return cls.apply(x, y0, F)
 
-        return solve
-    fn = getattr(module, "implicit", None)
-    if callable(fn):
+        found = solve
+    elif callable(fn):
 
         def solve_fn(F: Any, x: Any, y0: Any) -> Any:
             return fn(F, x, y0)
 
-        return solve_fn
-    return None
+        found = solve_fn
+    vector_root = getattr(module, "vector_root", None)
+    if found is not None and callable(vector_root):
+        found.vector_root = vector_root  # type: ignore[attr-defined]
+    return found

@@ -35,7 +35,7 @@ FixedPoint = Callable[[Any, Any, Any, Any, float], Any]
 #: A request (``properties.probe_wire.REQUEST``) -> its observation.
 Observe = Callable[[dict[str, Any]], dict[str, Any]]
 #: The assignment whose contract cases of a kind check.
-KIND_ASSIGNMENT = {"curve": "implicit", "map": "fixed_point"}
+KIND_ASSIGNMENT = {"curve": "implicit", "vector": "implicit", "map": "fixed_point"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Target:
 
     def candidate(self, kind: str) -> Callable[..., Any] | None:
         """The callable ``probe.observe`` needs for cases of ``kind``."""
-        return self.solve if kind == "curve" else self.fixed_point
+        return self.fixed_point if kind == "map" else self.solve  # vector: solve.vector_root
 
 
 # --------------------------------------------------------------------- reference
@@ -80,6 +80,17 @@ def reference_solve(F: Any, x: Any, y0: Any) -> Any:
     import implicit
 
     return implicit.root_find(F, x, y0)
+
+
+def reference_vector_root(F: Any, x: Any, y0: Any) -> Any:
+    """``implicit.root_find(F, x, y0, event_ndim=1)``: one problem with ``y`` in R^m."""
+    import implicit
+
+    return implicit.root_find(F, x, y0, event_ndim=1)
+
+
+#: The vector-root entry point travels with the curve candidate (``assignments.candidate``).
+reference_solve.vector_root = reference_vector_root  # type: ignore[attr-defined]
 
 
 def reference_fixed_point(f: Any, a: Any, x0: Any, distance: Any, tol: float) -> Any:

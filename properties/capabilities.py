@@ -71,8 +71,11 @@ DEFAULT: frozenset[str] = frozenset()
 
 #: What the reference library ``implicit`` claims (and must pass): ``root_find``
 #: and ``fixed_point`` have vmap rules and run under every torch.func transform.
-#: Not ``vector_roots`` or ``parameters``: the suite has no properties for them yet.
-REFERENCE: frozenset[str] = frozenset({"forward_mode", "second_order", "torch_func"})
+#: ``vector_roots`` through ``root_find(F, x, y0, event_ndim=1)``.  Not ``parameters``:
+#: the suite has no properties of its own for it (``closure_gradient`` is everyone's).
+REFERENCE: frozenset[str] = frozenset(
+    {"forward_mode", "second_order", "torch_func", "vector_roots"}
+)
 
 #: The status of a property whose capability the target did not declare.
 NOT_CLAIMED = "not_claimed"

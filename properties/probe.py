@@ -369,13 +369,16 @@ def observe(wire: Json, candidate: Callable[..., Any]) -> Json:
         wire: the request, ``probe_wire.REQUEST[kind]`` (``properties.wire.wire_for``
             builds it from a case); ``skip`` lists optional stages not to run
             (e.g. gradcheck is meaningless, and slow, at degenerate points).
-        candidate: ``solve(F, x, y0)`` for curve cases,
+        candidate: ``solve(F, x, y0)`` for curve cases (and, as its ``vector_root``
+            attribute, ``vector_root(F, x, y0)`` for vector cases),
             ``fixed_point(f, a, x0, distance, tol)`` for map cases.
 
     Returns:
         A JSON-able dict with the keys of ``probe_wire.observation_keys(kind)``
         (their meaning in ``probe_wire.OBSERVATION``).
     """
+    if wire.get("kind") == "vector":  # probe_conformance runs probe_vector's stages
+        return _conformance.observe_vector(wire, candidate)
     if wire.get("kind") == "map":
         if wire.get("hazard"):
             return _conformance.observe_hazard(wire, candidate, *_map_parts(wire))

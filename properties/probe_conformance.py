@@ -42,6 +42,7 @@ def _load(name: str) -> Any:
 
 _values = _load("probe_values")
 _wire = _load("probe_wire")
+_vector = _load("probe_vector")
 number, numbers, Stages = _values.number, _values.numbers, _values.Stages
 as_tensor, gradient = _values.as_tensor, _values.gradient
 
@@ -326,3 +327,30 @@ def observe_hazard(
     with stage(run, "vjp", seconds):
         obs["vjp"] = numbers(gradient(x, a, torch.ones_like(x)))
     return obs
+
+
+# ----------------------------------------------------------------------- vector
+
+
+def observe_vector(wire: Json, solve: Callable[..., Any]) -> Json:
+    """A vector root request: ``probe_vector``'s stages on ``solve.vector_root``, each
+    under the deadline, when the claims hold ``"vector_roots"``; else only the claims
+    (nothing is called)."""
+    claims = _claimed(wire)
+    out: Json = {"kind": "vector", "claims": sorted(claims)}
+    if "vector_roots" not in claims:
+        return out
+    vector_root = getattr(solve, "vector_root", None)
+    if not callable(vector_root):
+        missing = AttributeError(
+            "the target claims 'vector_roots' but defines no vector_root(F, x, y0)"
+        )
+        return {**out, "vector_call_error": _values.error_record(missing)}
+    seconds = float(wire.get("deadline", _wire.DEADLINE))
+
+    @contextlib.contextmanager
+    def guarded(record: Json, name: str) -> Iterator[None]:
+        with stage(Stages(record, _wire.error_key), name, seconds):
+            yield
+
+    return {**_vector.observe(wire, vector_root, guarded, _values), **out}

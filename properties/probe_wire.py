@@ -56,6 +56,14 @@ REQUEST: dict[str, dict[str, str]] = {
         "weights": "the upstream gradient v of the weighted vjp (m floats)",
         "skip": "optional stages not to run (OPTIONAL_STAGES)",
     },
+    "vector": {
+        "kind": '"vector"',
+        "F": "one torch-evaluable source per component of F(x, y), over x[k], y[i] and torch",
+        "x": "the point (n floats)",
+        "y0": "the start (m floats)",
+        "weights": "w of the second-order stage (m floats)",
+        "dtype": '"float64"',
+    },
 }
 
 #: Request keys of the conformance stages (either kind): ``probe_conformance``.
@@ -130,6 +138,7 @@ STAGES: dict[str, tuple[str, ...]] = {
         "float32",
     ),
     "map": ("call", "vjp", "jacobian", "x0_grad", "graph", "gradcheck"),
+    "vector": ("vector_call", "vector_jacobian", "vector_d2y"),
 }
 
 _BOTH = {
@@ -185,6 +194,20 @@ OBSERVATION: dict[str, dict[str, str]] = {
         "jacobian": "dx/da by m backwards (m rows of k)",
         "x0_grad": "the gradient w.r.t. the start x0",
     },
+    "vector": {
+        "kind": '"vector"',
+        "claims": "the request's claims",
+        "dtype": "the dtype the candidate was called in",
+        "m": "unknowns",
+        "n": "components of x",
+        "y": "the returned root (m floats)",
+        "y_shape": "its shape",
+        "residual": "max |F(x, y)| in float64",
+        "vector_jacobian": "dy/dx by m vjps (m rows of n)",
+        "vector_d2y": "d2(w^T y)/dx2 by double backward (n rows of n)",
+        "vector_d2y_graph": "whether grad(w^T y, x) had a graph (false: zeros recorded)",
+        "warnings": "up to 10 {stage, category, message}",
+    },
 }
 
 
@@ -194,8 +217,8 @@ def error_key(stage: str) -> str:
 
 
 def observation_keys(kind: str) -> frozenset[str]:
-    """Every key an observation of ``kind`` ("curve" or "map") may hold (for maps,
-    those of a hazard observation too)."""
+    """Every key an observation of ``kind`` ("curve", "map" or "vector") may hold (for
+    maps, those of a hazard observation too)."""
     keys = frozenset(OBSERVATION[kind]) | {error_key(stage) for stage in STAGES[kind]}
     return keys | frozenset(HAZARD) if kind == "map" else keys
 

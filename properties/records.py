@@ -150,6 +150,71 @@ class MapCase:
         return f"f(a)(x) = {self.source} with a = {list(self.a)}, x0 = {list(self.x0)}"
 
 
+@dataclasses.dataclass(frozen=True)
+class VectorRootCase:
+    """A vector root problem ``F(x, y) = 0``, ``y`` in R^m, ``x`` in R^n, with its exact answers.
+
+    Invariant: ``F(x, y_true) == 0`` to >= 30 digits; ``F_y`` (``m x m``) is
+    invertible there and ``y0`` lies in the basin of ``y_true``.  Built by
+    ``properties.vector_roots`` (its oracle and families).
+
+    Attributes:
+        family: e.g. "linear" (``A y + B x - c``) or "coupled" (cubic, non-symmetric ``F_y``).
+        components: sympy-parsable text of each ``F_i`` in ``x0..``, ``y0..``.
+        F_source: the same components as torch source over ``x[k]``, ``y[i]``, ``torch``.
+        x: the point, exact decimal strings (``n`` of them).
+        y0: the start (``m`` floats).
+        y_true: the root (>= 30 significant digits).
+        dy_dx: oracle ``-F_y^-1 F_x`` at the root, row-major ``m x n``.
+        weights: ``w`` (``m`` floats) of the second-order property.
+        d2y: oracle ``d2(w^T y)/dx2`` at the root, row-major ``n x n``.
+        sigma_min: smallest singular value of ``F_y`` at the root.
+        condition: ``(1 + ||[F_x F_y]||_2) / sigma_min``: scales the tolerances.
+        symmetric: whether ``F_y`` is symmetric at the root (a transposed Jacobian
+            is then invisible).
+        dtype: "float64".
+    """
+
+    family: str
+    components: tuple[str, ...]
+    F_source: tuple[str, ...]
+    x: tuple[str, ...]
+    y0: tuple[float, ...]
+    y_true: tuple[str, ...]
+    dy_dx: tuple[str, ...]
+    weights: tuple[float, ...]
+    d2y: tuple[str, ...]
+    sigma_min: float
+    condition: float
+    symmetric: bool
+    dtype: str = "float64"
+    kind: Literal["vector"] = "vector"
+
+    @property
+    def m(self) -> int:
+        return len(self.y_true)
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+    @property
+    def source(self) -> str:
+        return "(" + ", ".join(self.components) + ")"
+
+    @property
+    def degeneracy(self) -> float:
+        """``1 / condition``: the analogue of a curve's ``|F_y| / ||grad F||``."""
+        return 1.0 / self.condition
+
+    @property
+    def degenerate(self) -> bool:
+        return self.degeneracy < DEGENERACY_THRESHOLD
+
+    def text(self) -> str:
+        return f"F(x, y) = {self.source} at x = {list(self.x)}, y0 = {list(self.y0)}"
+
+
 Case = CurveCase | MapCase
 
 
@@ -222,7 +287,7 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
-_TYPES = {t.__name__: t for t in (Curve, CurveCase, MapCase, CheckResult)}
+_TYPES = {t.__name__: t for t in (Curve, CurveCase, MapCase, VectorRootCase, CheckResult)}
 _FLOAT_FIELDS = {"y0", "degeneracy", "condition", "rho", "sigma_min", "tol", "error"}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from properties import formulas
 from properties.hazard_maps import HAZARD_FAMILIES
 from properties.probe_wire import GRADCHECK_OPTIONS
-from properties.records import CurveCase, MapCase
+from properties.records import CurveCase, MapCase, VectorRootCase
 
 Case = CurveCase | MapCase
 
@@ -85,8 +85,23 @@ def curve_wire(case: CurveCase, dtype: str = "float64", weight: float = 1.0) -> 
     }
 
 
+def vector_wire(case: VectorRootCase, claims: Iterable[str] | None) -> dict[str, Any]:
+    """A vector root case's request (``probe_vector.REQUEST``): always a conformance one,
+    since its properties belong to the ``vector_roots`` capability."""
+    return {
+        "kind": "vector",
+        "F": list(case.F_source),
+        "x": [float(v) for v in case.x],
+        "y0": list(case.y0),
+        "weights": list(case.weights),
+        "dtype": case.dtype,
+        "conformance": True,
+        "claims": sorted(claims or ()),
+    }
+
+
 def wire_for(
-    case: Case, dtype: str | None = None, claims: Iterable[str] | None = None
+    case: Case | VectorRootCase, dtype: str | None = None, claims: Iterable[str] | None = None
 ) -> dict[str, Any]:
     """What to send to ``probe.observe`` for ``case``: its wire plus weights and batch.
 
@@ -96,6 +111,8 @@ def wire_for(
     a hazard map (``hazard_maps``) gets only the call and a backward, under
     ``HAZARD_DEADLINE``.
     """
+    if isinstance(case, VectorRootCase):
+        return vector_wire(case, claims)
     if isinstance(case, MapCase) and case.family in HAZARD_FAMILIES:
         return {**map_wire(case), "hazard": True, "deadline": HAZARD_DEADLINE}
     wire = _wire_for(case, dtype)

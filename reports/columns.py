@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import math
 
-from properties.records import CheckResult, CurveCase, MapCase
+from properties.records import CheckResult, CurveCase, MapCase, VectorRootCase
 
 from .outcomes import STATUSES, CaseOutcome, numeric_detail
 
@@ -144,6 +144,9 @@ def _point_cell(case: CurveCase | MapCase | None) -> str:
         return _text_cell("point", "")
     if isinstance(case, CurveCase):
         value, text = _float(case.x), f"x = {_short_decimal(case.x)}"
+    elif isinstance(case, VectorRootCase):
+        value = _float(case.x[0]) if case.x else math.nan
+        text = "x = " + ", ".join(_short_decimal(v) for v in case.x)
     else:
         value = _float(case.a[0]) if case.a else math.nan
         text = "a = " + ", ".join(_short_decimal(a) for a in case.a)

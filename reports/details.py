@@ -12,7 +12,7 @@ import html
 import re
 import shlex
 
-from properties.records import CurveCase, MapCase
+from properties.records import CurveCase, MapCase, VectorRootCase
 
 from .columns import fmt
 from .outcomes import CaseOutcome
@@ -123,6 +123,20 @@ def snippet(case: CurveCase | MapCase) -> str:
                 "(dy_dx,) = torch.autograd.grad(y, x)",
                 f"# expected: y = {case.y_true}",
                 f"#           dy/dx = {case.dy_dx}",
+            ]
+        )
+    if isinstance(case, VectorRootCase):
+        return "\n".join(
+            [
+                "import torch",
+                "F = lambda x, y: torch.stack([" + ", ".join(case.F_source) + "])",
+                f"x = torch.tensor({[float(v) for v in case.x]!r}, dtype=torch.float64, "
+                "requires_grad=True)",
+                f"y0 = torch.tensor({list(case.y0)!r}, dtype=torch.float64)",
+                "y = vector_root(F, x, y0)",
+                "# dy/dx: torch.autograd.functional.jacobian(lambda x: vector_root(F, x, y0), x)",
+                f"# expected: y = {list(case.y_true)}",
+                f"#           dy/dx = {list(case.dy_dx)} (row-major {case.m} x {case.n})",
             ]
         )
     if case.scalar:

@@ -8,7 +8,7 @@ from __future__ import annotations
 #: The distribution this adapter needs (the table skips it when missing).
 REQUIRES = "implicit"
 #: What the library claims beyond the contract (``properties.capabilities``).
-CAPABILITIES = {"forward_mode", "second_order", "torch_func"}
+CAPABILITIES = {"forward_mode", "second_order", "torch_func", "vector_roots"}
 
 
 def implicit(F, x, y0):
@@ -16,3 +16,11 @@ def implicit(F, x, y0):
     import implicit as library
 
     return library.root_find(F, x, y0)
+
+
+def vector_root(F, x, y0):
+    """One problem with ``y`` in R^m: ``F(x, y)`` returns its ``m`` components."""
+    import implicit as library
+
+    return library.root_find(F, x, y0, event_ndim=1)
+

@@ -38,7 +38,8 @@ from properties.checks.conformance import judge_conformance
 from properties.checks.curves import judge_curve
 from properties.checks.hazards import judge_hazard
 from properties.checks.maps import judge_map
-from properties.records import CheckResult, MapCase
+from properties.checks.vector import judge_vector
+from properties.records import CheckResult, MapCase, VectorRootCase
 from properties.wire import GRADCHECK_ATOL, weights_for, wire_for
 
 __all__ = [
@@ -70,6 +71,8 @@ def judge(case: Case, observation: Observation) -> list[CheckResult]:
         raised on the plain call gets a single "call" result (status "error",
         or "degenerate"/a behaviour pass at degenerate points).
     """
+    if isinstance(case, VectorRootCase):
+        return judge_vector(case, observation)
     if isinstance(case, MapCase) and observation.get("hazard"):
         return judge_hazard(case, observation)
     if isinstance(case, MapCase):
@@ -118,4 +121,6 @@ def run(
     wire = wire_for(case, claims=claims)
     observation = observe(wire)
     results = judge(case, observation)
+    if isinstance(case, VectorRootCase):  # diagnosed by their judge's closed forms
+        return results
     return causes.explain(case, wire, observation, results, observe) if diagnose else results

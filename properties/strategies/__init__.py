@@ -24,6 +24,7 @@ from properties.strategies._cases import curve_cases, degenerate_curve_cases, us
 from properties.strategies._curves import circles, curves, ellipses, polynomials
 from properties.strategies._hazards import hazard_map_cases
 from properties.strategies._maps import map_cases
+from properties.strategies._vectors import vector_root_cases
 
 __all__ = [
     "CURVE_FAMILIES",
@@ -38,4 +39,5 @@ __all__ = [
     "map_cases",
     "polynomials",
     "user_curve_cases",
+    "vector_root_cases",
 ]

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from properties import capabilities, strategies
 from properties.candidates import Target
 from properties.checks.hazards import NAMES
-from properties.records import CurveCase, MapCase
+from properties.records import CurveCase, MapCase, VectorRootCase
 from properties.suite import harness
 
 ROOT = ("call", "shape_dtype", "root", "residual")
@@ -26,7 +26,9 @@ MAP_GRADIENT = ("dx_da_formula", "dx_da_true", "upstream", "gradcheck")
 MAP_IMPLICIT = ("graph_growth", "backward_at_fixed_point", "x0_grad", "no_mutation")
 #: Loss scale (every target) and the properties of the capabilities a target
 #: declares (``properties.capabilities``); undeclared ones are "not_claimed".
-CONFORMANCE = ("loss_scale",) + tuple(p for ps in capabilities.PROPERTIES.values() for p in ps)
+CONFORMANCE = ("loss_scale", "closure_gradient") + tuple(
+    p for ps in capabilities.PROPERTIES.values() for p in ps
+)
 HAZARDS = tuple(NAMES.values())
 #: The conformance tests run a fifth of the profile's examples: each case costs
 #: several more calls (five loss scales, the transforms), a hazard case up to
@@ -35,7 +37,7 @@ FEW = settings(max_examples=max(4, settings.default.max_examples // 5))
 
 
 def _check(
-    case: CurveCase | MapCase,
+    case: CurveCase | MapCase | VectorRootCase,
     target: Target,
     request: pytest.FixtureRequest,
     names: tuple[str, ...],
@@ -109,6 +111,12 @@ def test_curve_conformance(case: CurveCase, target: Target, request: pytest.Fixt
 @FEW
 def test_map_conformance(case: MapCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, CONFORMANCE, conformance=True)
+
+
+@given(case=strategies.vector_root_cases())
+@FEW
+def test_vector_roots(case: VectorRootCase, target: Target, request: pytest.FixtureRequest) -> None:
+    _check(case, target, request, capabilities.PROPERTIES["vector_roots"], conformance=True)
 
 
 @given(case=strategies.hazard_map_cases())
