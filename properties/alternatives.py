@@ -108,10 +108,16 @@ def match(
     got: Matrix, want: Matrix, alternatives: dict[str, Matrix], tol: float
 ) -> tuple[str, ...]:
     """Codes of the alternatives ``got`` equals (within ``tol`` and 1e-6 relative) while
-    being distinguishable from ``want``; several only when they coincide here."""
+    being distinguishable from ``want``; several only when they coincide here.
+
+    An alternative that is zero here confirms nothing: a zero gradient is what many
+    causes give (a dropped or detached gradient, a shape the library mishandles),
+    e.g. ``swapped_partials`` on Newton's square-root map, whose ``f_x`` is 0 at x*."""
     found = []
     for code, alt in alternatives.items():
         near = max(tol, 1e-6 * (1 + max_abs(alt)))
+        if max_abs(alt) <= near:
+            continue
         if distance(alt, want) > 2 * near and distance(got, alt) <= near:
             found.append(code)
     return tuple(found)

@@ -51,3 +51,23 @@ def test_a_detached_result_is_told_no_gradient_and_nothing_else() -> None:
     assert failing["gradcheck"].diagnosis == ("no_gradient",)
     assert set(failing) == {"dx_da_formula", "dx_da_true", "gradcheck"}
     assert all(r.status == "pass" for r in _by_name(CORRECT, case).values() if r.name in failing)
+
+
+def test_a_zero_gradient_is_not_explained_by_an_alternative_that_is_zero_here(tmp_path) -> None:
+    # Newton's square-root map has f_x = 0 at x* = sqrt(a): "swapped partials",
+    # (1 - f_a)^-1 f_x, is 0 there too, like any dropped gradient (torchopt's 0-d
+    # tensors, a detached result); it must not be named as the cause.
+    path = tmp_path / "zero_gradient.py"
+    path.write_text(
+        "import torch\n\n"
+        "def fixed_point(f, a, x0, distance, tol):\n"
+        "    with torch.no_grad():\n"
+        "        x_prev, x = x0, f(a)(x0)\n"
+        "        while distance(x, x_prev) > tol:\n"
+        "            x_prev, x = x, f(a)(x)\n"
+        "    return x + 0 * a\n"
+    )
+    case = maps.sqrt_map(["1"], [0.5], scalar=True)
+    results = _by_name(path, case)
+    assert results["dx_da_formula"].status == "fail"
+    assert "swapped_partials" not in results["dx_da_formula"].diagnosis

@@ -23,4 +23,3 @@ def vector_root(F, x, y0):
     import implicit as library
 
     return library.root_find(F, x, y0, event_ndim=1)
-

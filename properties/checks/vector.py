@@ -140,7 +140,9 @@ def _dy_dx(j: Judge, case: VectorRootCase, obs: Observation, rtol: float, shift:
     matches = [
         code
         for code, alt in _alternatives(case).items()
-        if float(np.abs(got - alt).max()) <= 10 * tol and float(np.abs(alt - want).max()) > 10 * tol
+        if float(np.abs(alt).max()) > 10 * tol  # a zero alternative confirms nothing
+        and float(np.abs(got - alt).max()) <= 10 * tol
+        and float(np.abs(alt - want).max()) > 10 * tol
     ]
     code = matches[0] if len(matches) == 1 else ""
     why = {
