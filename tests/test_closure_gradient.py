@@ -126,3 +126,20 @@ def test_a_layer_that_warns_about_a_closure_parameter_passes(coupled, tmp_path) 
     result = _closure(coupled, load_target(path, None).candidate("map"))
     assert result.status == "pass", result
     assert "warned" in result.message
+
+
+def test_a_phantom_gradient_layer_is_told_missing_inverse(coupled, tmp_path) -> None:
+    path = tmp_path / "phantom.py"
+    path.write_text(
+        "import torch\n\n"
+        "def fixed_point(f, a, x0, distance, tol):\n"
+        "    with torch.no_grad():\n"
+        "        x_prev, x = x0, f(a)(x0)\n"
+        "        while distance(x, x_prev) > tol:\n"
+        "            x_prev, x = x, f(a)(x)\n"
+        "    return f(a)(x.detach())  # one differentiable step at x*: f_a, f_theta alone\n"
+    )
+    result = _closure(coupled, load_target(path, None).candidate("map"))
+    assert result.status == "fail"
+    assert result.diagnosis == ("missing_inverse",)
+    assert "one-step gradient" in result.message

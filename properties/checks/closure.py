@@ -105,16 +105,33 @@ def judge_closure(j: Judge, case: CurveCase | MapCase, obs: Observation) -> None
     value = 0.0 if got is None else as_float(got)
     err = abs(value - want) if math.isfinite(value) else math.inf
     ok = err <= tol
+    # f_theta = 1 alone, without (I - f_x)^-1: v^T 1 (a one-step or "phantom" gradient).
+    alone = sum(float(t) for t in obs.get("weights") or ()) if isinstance(case, MapCase) else None
+    missing = (
+        not ok
+        and alone is not None
+        and abs(alone) > tol
+        and abs(value - alone) <= tol
+        and abs(alone - want) > 2 * tol
+    )
+    why = (
+        f" It is v^T f_theta = {alone:.10g} alone: the inverse (I - f_x)^-1 is missing "
+        "(a one-step gradient)."
+        if missing
+        else f" {_FIX}"
+    )
     j.add(
         NAME,
         "pass" if ok else "fail",
         f"The gradient of a closure parameter theta is {value:.10g}, expected {want:.10g} "
-        f"(error {err:.2g} {'<=' if ok else '>'} {tol:.2g})." + ("" if ok else f" {_FIX}"),
+        f"(error {err:.2g} {'<=' if ok else '>'} {tol:.2g})." + ("" if ok else why),
         error=err,
         tol=tol,
         expected=want,
         got=value,
     )
+    if missing:
+        j.results[-1] = dataclasses.replace(j.results[-1], diagnosis=("missing_inverse",))
 
 
 def _expected(case: CurveCase | MapCase, obs: Observation) -> tuple[float, float]:
