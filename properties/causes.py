@@ -175,7 +175,7 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
             if found is not None:
                 out["upstream"] = found
     knock_on = gradient or out.get("upstream") or out.get("x_star")
-    if "gradcheck" in failing and knock_on is not None:
+    if "gradcheck" in failing and knock_on is not None and knock_on.codes:
         out["gradcheck"] = knock_on
     return out
 
@@ -255,7 +255,9 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             out["batch"] = gradient_of_batch
     knock_on = gradient or out.get("root")
     for name in ("batch", "float32", "gradcheck"):
-        if name in failing and name not in out and knock_on is not None:
+        # Only a confirmed cause carries over: an unidentified one's measurements are
+        # another call's (a 0-d call's zero is not the batch's gradient).
+        if name in failing and name not in out and knock_on is not None and knock_on.codes:
             out[name] = knock_on
     return out
 

@@ -270,6 +270,7 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
         )
         return
     worst, problems, apart, hint = 0.0, [], [], ""
+    got_all, want_all = [], []
     for i in range(n):
         x_i, w_i = batch["x"][i], batch["weights"][i]
         y_b, y_s = as_float(batch["y"][i]), as_float(batch["single_y"][i])
@@ -280,6 +281,8 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
         at = formulas.curve_point(case.curve.source, x_i, y_b)
         g_tol = rtol["formula"] * min(at.condition, 1e8) * (1 + abs(w_i * at.dy_dx)) * 10
         err_g = abs(g_b - w_i * at.dy_dx) if math.isfinite(g_b) else math.inf
+        got_all.append(g_b)
+        want_all.append(w_i * at.dy_dx)
         if err_g > g_tol:
             if w_i != 1.0 and close(g_b, at.dy_dx, g_tol):
                 hint = HINTS["grad_output"]
@@ -306,9 +309,11 @@ def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, fl
             "batch",
             "fail",
             " ".join(w for w in words if w),
-            error=worst,
+            error=worst,  # in units of each point's tolerance
             tol=1.0,
             hint=hint,
+            got=got_all if problems else "",
+            expected=want_all if problems else "",
         )
     else:
         j.add("batch", "pass", f"A batch of {n} agrees with one-by-one calls.")
