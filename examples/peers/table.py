@@ -136,6 +136,57 @@ def table(documents: list[tuple[str, str, dict | None]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The README's summary: a few columns, each a group of properties.
+GROUPS = (
+    ("solution", ("root", "residual", "x_star", "vector_root")),
+    ("gradient", ("dy_dx_formula", "dy_dx_true", "dx_da_formula", "dx_da_true", "upstream")),
+    ("batch, float32", ("batch", "float32")),
+    ("2nd order", ("d2y_dx2", "d2x_da2")),
+    ("closure param.", ("closure_gradient",)),
+    ("loss scale", ("loss_scale",)),
+    ("F_y = 0 / hazards", ("degenerate_behaviour", "singular_map", "non_contracting")),
+    ("fwd mode, torch.func", ("forward_ad", "func_jvp", "func_grad", "func_vjp", "func_jacrev", "func_vmap")),
+    ("vector roots", ("vector_dy_dx", "vector_d2y")),
+)
+START, END = "<!-- conformance:start -->", "<!-- conformance:end -->"
+
+
+def _group_cell(props: dict, names: tuple[str, ...]) -> str:
+    entries = [props[n] for n in names if n in props]
+    if not entries:
+        return "n/a"
+    claimed = [e for e in entries if not e.get("not_claimed")]
+    if not claimed:
+        return "not claimed"
+    if any(e["fail"] or e["error"] for e in claimed):
+        codes = sorted({c for e in claimed for c in e["diagnosis"] if c != "unknown"})
+        return "**fail**" + (f" ({', '.join(codes)})" if codes else "")
+    return "pass" if any(e["pass"] for e in claimed) else "—"
+
+
+def summary(documents: list[tuple[str, str, dict | None]]) -> str:
+    """The README's table: library x group of properties (pass / fail with codes)."""
+    lines = [START, "", "| library | " + " | ".join(g for g, _ in GROUPS) + " |"]
+    lines.append("|---" * (len(GROUPS) + 1) + "|")
+    for name, file, doc in documents:
+        if doc is None or doc.get("load_error"):
+            continue
+        cells = [_group_cell(doc["properties"], names) for _, names in GROUPS]
+        lines.append(f"| [{name}](examples/peers/{file}) | " + " | ".join(cells) + " |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_summary(readme: Path, documents: list[tuple[str, str, dict | None]]) -> None:
+    """Replace the README's table between ``START`` and ``END`` (nothing without them)."""
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    readme.write_text(head + summary(documents) + tail, encoding="utf-8")
+
+
 def _kind(file: str) -> str:
     source = (HERE / file).read_text(encoding="utf-8")
     return "fixed_point" if "def fixed_point" in source else "implicit"
@@ -147,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "conformance.md")
     parser.add_argument("--only", nargs="*", default=None, help="adapter file stems to run")
     parser.add_argument("--table-only", action="store_true", help="only rewrite the table")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="its summary")
     parser.add_argument("pytest_args", nargs="*")
     options = parser.parse_args(argv)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         documents.append((name, file, json.loads(found.read_text()) if found.is_file() else None))
     options.doc.write_text(table(documents), encoding="utf-8")
     print(f"table: {options.doc}")
+    write_summary(options.readme, documents)
     return 0
 
 
