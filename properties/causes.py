@@ -73,6 +73,8 @@ EXPLAINED = frozenset(
         "y0_grad",
         "degenerate_behaviour",
         "d2y_dx2",
+        "loss_scale",
+        "closure_gradient",
     }
 )
 
@@ -174,10 +176,32 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
             found = inexact(ctx, lambda o: upstream_error(o), "inexact_backward", "v^T dx/da")
             if found is not None:
                 out["upstream"] = found
+    for name, what in (("loss_scale", "grad(s L) / s"), ("closure_gradient", "dx/dtheta")):
+        if name in failing and name not in out:
+            found = _backward_by_tol(ctx, name, what, out.get("x_star"))
+            if found is not None:
+                out[name] = found
     knock_on = gradient or out.get("upstream") or out.get("x_star")
     if "gradcheck" in failing and knock_on is not None and knock_on.codes:
         out["gradcheck"] = knock_on
     return out
+
+
+def _backward_by_tol(
+    ctx: Context, name: str, what: str, forward: Finding | None
+) -> Finding | None:
+    """A failing gradient check ``name`` whose error shrinks with tol/100: the
+    forward's cause when x itself is off (``forward``), else ``inexact_backward``."""
+    from properties.checks import judge  # a cycle at import time: checks uses causes
+
+    def error(obs: dict[str, Any]) -> float:
+        found = [r.error for r in judge(ctx.case, obs) if r.name == name]
+        return float(found[0]) if found and found[0] is not None else math.inf
+
+    shrank = inexact(ctx, error, "inexact_backward", what)
+    if shrank is None:
+        return None
+    return forward if forward is not None and forward.codes else shrank
 
 
 def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
@@ -212,11 +236,13 @@ def _true_gradient(
 
 
 def _unknown(result: CheckResult) -> str:
-    return (
-        f"cause not identified: measured {result.got or 'nothing'} against "
-        f"{result.expected or 'the closed form'}; no known mistake and no experiment "
-        "explains the difference"
+    """The words of a failure no evidence explains (its measurements, when it has some)."""
+    measured = (
+        f"measured {result.got} against {result.expected}; "
+        if result.got not in (None, "") and result.expected not in (None, "")
+        else ""
     )
+    return f"cause not identified: {measured}no known mistake and no experiment explains it"
 
 
 def _curve_findings(ctx: Context) -> dict[str, Finding]:
@@ -365,6 +391,7 @@ _AGREES = {
     "ignores_upstream": "ignores grad_output",
     "unrolled": "unrolled",
     "inexact_forward": ("inaccurate root", "inaccurate fixed point"),
+    "inexact_backward": "adjoint tolerance",
 }
 
 

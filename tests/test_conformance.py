@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
 
 from properties import capabilities, checks, exact, hazard_maps, maps, probe, probe_conformance
 from properties.candidates import load_target, reference_fixed_point, reference_solve
@@ -149,6 +150,34 @@ def test_an_absolute_adjoint_tolerance_fails_loss_scale(coupled_case) -> None:
     assert results["dx_da_true"].status == "pass"  # invisible at weights near 1
     assert results["loss_scale"].status == "fail", results["loss_scale"]
     assert "relative to |grad_output|" in results["loss_scale"].message
+    # Confirmed by experiment: with tol/100 the deviation shrinks (an adjoint stop).
+    assert results["loss_scale"].diagnosis == ("inexact_backward",), results["loss_scale"]
+    assert "with tol/100" in results["loss_scale"].message
+
+
+def test_a_nonlinear_backward_is_not_told_an_adjoint_tolerance(coupled_case) -> None:
+    """A backward that is not linear in grad_output for another reason (here it
+    squares it) fails loss_scale, but tol/100 changes nothing: cause not identified."""
+
+    def squashed(f, a, x0, distance, tol):
+        return _Nonlinear.apply(reference_fixed_point(f, a, x0, distance, tol))
+
+    results = _by_name(checks.run(coupled_case, squashed, claims=()))
+    assert results["loss_scale"].status == "fail", results["loss_scale"]
+    assert results["loss_scale"].diagnosis == ("unknown",), results["loss_scale"]
+    assert "adjoint" not in results["loss_scale"].hint
+
+
+class _Nonlinear(torch.autograd.Function):
+    """Identity forward; a backward that is not linear in g: g (1 + |g|)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * (1 + g.abs())
 
 
 def _hazard(case, fixed_point, seconds: float = 0.5):
