@@ -40,6 +40,7 @@ from properties.experiments import (
     Context,
     Finding,
     Observe,
+    Rejudge,
     floats,
     inexact,
     map_formula_error,
@@ -187,12 +188,13 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
     return out
 
 
-def _backward_by_tol(
-    ctx: Context, name: str, what: str, forward: Finding | None
-) -> Finding | None:
+def _backward_by_tol(ctx: Context, name: str, what: str, forward: Finding | None) -> Finding | None:
     """A failing gradient check ``name`` whose error shrinks with tol/100: the
-    forward's cause when x itself is off (``forward``), else ``inexact_backward``."""
-    from properties.checks import judge  # a cycle at import time: checks uses causes
+    forward's cause when x itself is off (``forward``), else ``inexact_backward``.
+    Needs ``ctx.judge`` (the check's own error on the experiment's observation)."""
+    judge = ctx.judge
+    if judge is None:
+        return None
 
     def error(obs: dict[str, Any]) -> float:
         found = [r.error for r in judge(ctx.case, obs) if r.name == name]
@@ -317,6 +319,7 @@ def explain(
     results: Sequence[CheckResult],
     observe: Observe | None = None,
     budget: int = BUDGET,
+    judge: Rejudge | None = None,
 ) -> list[CheckResult]:
     """``results`` with a diagnosis on every failing check (see the module docstring).
 
@@ -328,6 +331,8 @@ def explain(
         observe: runs the candidate on another wire (the same process or worker),
             for counterfactual calls; None: closed forms and measurements only.
         budget: counterfactual calls allowed on this case.
+        judge: ``properties.checks.judge``, to re-judge a counterfactual observation
+            (the loss-scale and closure checks' tol/100 experiment); None: not run.
 
     Returns:
         The same checks in the same order; a failing one has ``diagnosis`` set
@@ -337,7 +342,7 @@ def explain(
     failing = {r.name: r for r in results if r.status in ("fail", "error")}
     if not failing:
         return list(results)
-    ctx = Context(case, wire, obs, failing, observe, budget)
+    ctx = Context(case, wire, obs, failing, observe, budget, judge)
     kind = "map" if isinstance(case, MapCase) else "curve"
     findings = _map_findings(ctx) if kind == "map" else _curve_findings(ctx)
     if "call" in failing and "call_error" in obs:

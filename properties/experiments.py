@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from properties import formulas
@@ -21,6 +21,8 @@ from properties.records import CheckResult, CurveCase, MapCase
 
 Case = CurveCase | MapCase
 Observe = Callable[[dict[str, Any]], dict[str, Any]]
+#: ``properties.checks.judge``: (case, observation) -> its checks.
+Rejudge = Callable[[Case, dict[str, Any]], Sequence[CheckResult]]
 
 
 #: Extra calls of the candidate per case, at most.
@@ -50,6 +52,9 @@ class Context:
     failing: dict[str, CheckResult]
     observe: Observe | None
     budget: int
+    #: ``properties.checks.judge`` (passed in: ``checks`` imports this package), to
+    #: re-judge an experiment's observation; None: such experiments are not run.
+    judge: Rejudge | None = None
     tighter: dict[str, Any] | None = None
     tried: bool = False
 

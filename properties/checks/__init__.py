@@ -123,4 +123,6 @@ def run(
     results = judge(case, observation)
     if isinstance(case, VectorRootCase):  # diagnosed by their judge's closed forms
         return results
-    return causes.explain(case, wire, observation, results, observe) if diagnose else results
+    if not diagnose:
+        return results
+    return causes.explain(case, wire, observation, results, observe, judge=judge)

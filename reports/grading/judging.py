@@ -151,7 +151,10 @@ def explain_safely(
 
     try:
         with SYMBOLIC_LOCK:
-            return tuple(causes.explain(case, wire_of(case), observation, results, observe))
+            found = causes.explain(
+                case, wire_of(case), observation, results, observe, judge=checks.judge
+            )
+            return tuple(found)
     except Exception:  # noqa: BLE001 - an explanation must never cost the score
         return results
 
