@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,9 +40,12 @@ from properties.experiments import (
     Finding,
     Observe,
     Rejudge,
+    exception_finding,
     floats,
     inexact,
     map_formula_error,
+    no_graph,
+    shape_dtype_finding,
     upstream_error,
     x_error,
 )
@@ -80,67 +82,10 @@ EXPLAINED = frozenset(
 )
 
 
-def exception_finding(error: dict[str, Any] | None) -> Finding:
-    """An exception the code raised: ``signature`` when the call itself did not fit."""
-    error = error or {}
-    kind, text = str(error.get("type", "")), str(error.get("message", ""))
-    calling = kind == "TypeError" and re.search(
-        r"positional argument|keyword argument|takes \d+|missing \d+ required|not callable",
-        text,
-    )
-    where = error.get("where") or ""
-    evidence = f"{kind}: {text[:200]}" + (f" (at {where})" if where else "")
-    return Finding(("signature",) if calling else ("exception",), evidence)
-
-
-#: Per gradient stage of the probe: the checks its numbers feed, what the gradient
-#: is of and with respect to, and what shows that it should not be zero.
-_STAGE_CHECKS = {
-    "dy_dx": (("dy_dx_formula",), "y", "x", "the true dy/dx is not zero"),
-    "batch": (("batch",), "the batch's y", "x", "the true dy/dx is not zero"),
-    "d2y_dx2": (("d2y_dx2",), "the dy/dx your backward returns", "x", "d2y/dx2 is not zero"),
-    "jacobian": (("dx_da_formula",), "x", "a", "the true dx*/da is not zero"),
-    "vjp": (("upstream",), "x", "a", "the true dx*/da is not zero"),
-    "gradcheck": (("gradcheck",), "the result", "its input", "finite differences move"),
-}
-
-
-def _no_graph(obs: dict[str, Any], failing: dict[str, CheckResult]) -> dict[str, Finding]:
-    """``no_gradient`` on each failing check whose gradient autograd found no path for.
-
-    A measurement, not a guess: the probe saw ``None`` from ``torch.autograd.grad``
-    (``obs["no_graph"]``), so the zero it compared is no computed derivative at all.
-    (Where the true derivative is zero too, the check passed and is not here.)
-    """
-    out = {}
-    for stage in obs.get("no_graph") or ():
-        names, output, wrt, because = _STAGE_CHECKS.get(stage, ((), "", "", ""))
-        for name in names:
-            if name in failing:
-                out[name] = Finding(
-                    ("no_gradient",),
-                    f"{output} carries no autograd graph to {wrt} (autograd's gradient is "
-                    f"None, taken as zero), while {because}: the result was detached from "
-                    "its inputs (.detach(), .item(), torch.tensor of a value, or a "
-                    "backward that returns None)",
-                )
-    return out
-
-
-def _shape_dtype(result: CheckResult) -> Finding:
-    expected, got = result.expected.split(), result.got.split()
-    codes = []
-    if expected[:-1] != got[:-1]:
-        codes.append("shape")
-    if expected[-1:] != got[-1:]:
-        codes.append("dtype")
-    return Finding(tuple(codes) or ("unknown",))
-
-
 def _map_findings(ctx: Context) -> dict[str, Finding]:
     case, failing = ctx.case, ctx.failing
     assert isinstance(case, MapCase)
-    out = _no_graph(ctx.obs, failing)
+    out = no_graph(ctx.obs, failing)
     if "graph_growth" in failing:
         out["graph_growth"] = Finding(("unrolled",))
     if "backward_at_fixed_point" in failing:
@@ -250,7 +195,7 @@ def _unknown(result: CheckResult) -> str:
 def _curve_findings(ctx: Context) -> dict[str, Finding]:
     case, obs, failing = ctx.case, ctx.obs, ctx.failing
     assert isinstance(case, CurveCase)
-    out = _no_graph(obs, failing)
+    out = no_graph(obs, failing)
     for name in ("root", "residual"):
         if name in failing:
             out[name] = Finding(("inexact_forward",))
@@ -348,7 +293,7 @@ def explain(
     if "call" in failing and "call_error" in obs:
         findings["call"] = exception_finding(obs["call_error"])
     if "shape_dtype" in failing:
-        findings["shape_dtype"] = _shape_dtype(failing["shape_dtype"])
+        findings["shape_dtype"] = shape_dtype_finding(failing["shape_dtype"])
     if "no_mutation" in failing:
         findings["no_mutation"] = Finding(("mutates_input",))
     out = []

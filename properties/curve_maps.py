@@ -26,9 +26,10 @@ from properties.exact import (
     mp,
 )
 from properties.maps import fixed_point_tol, map_case
-from properties.oracle import first_sign_change, point_oracle, root_near
+from properties.oracle import first_sign_change, point_oracle
 from properties.records import Curve, MapCase
 from properties.rehearsal import float_map, settling_start
+from properties.roots import root_near
 from properties.simplicity import simplest_between
 from properties.torch_source import format_polynomial
 

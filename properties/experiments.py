@@ -6,12 +6,17 @@ candidate on another request (in this process, or in the grader's worker).
 ``inexact`` is the experiment: the same map with a 100x smaller ``tol``; an
 error that falls by ``SHRINK`` or more with it is inexactness, not a wrong
 formula.  At most ``BUDGET`` extra calls per case, deterministic.
+
+The measured findings need no call: an exception's class and line
+(``exception_finding``), a gradient autograd had no path for (``no_graph``), a
+shape or dtype that differs (``shape_dtype_finding``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -126,3 +131,63 @@ def upstream_error(obs: dict[str, Any]) -> float:
     J = [floats(r) for r in rows]
     want = [sum(v[i] * J[i][c] for i in range(len(J))) for c in range(len(J[0]))]
     return distance([got], [want])
+
+
+# ------------------------------------------------------------ measured findings
+
+
+def exception_finding(error: dict[str, Any] | None) -> Finding:
+    """An exception the code raised: ``signature`` when the call itself did not fit."""
+    error = error or {}
+    kind, text = str(error.get("type", "")), str(error.get("message", ""))
+    calling = kind == "TypeError" and re.search(
+        r"positional argument|keyword argument|takes \d+|missing \d+ required|not callable",
+        text,
+    )
+    where = error.get("where") or ""
+    evidence = f"{kind}: {text[:200]}" + (f" (at {where})" if where else "")
+    return Finding(("signature",) if calling else ("exception",), evidence)
+
+
+#: Per gradient stage of the probe: the checks its numbers feed, what the gradient
+#: is of and with respect to, and what shows that it should not be zero.
+_STAGE_CHECKS = {
+    "dy_dx": (("dy_dx_formula",), "y", "x", "the true dy/dx is not zero"),
+    "batch": (("batch",), "the batch's y", "x", "the true dy/dx is not zero"),
+    "d2y_dx2": (("d2y_dx2",), "the dy/dx your backward returns", "x", "d2y/dx2 is not zero"),
+    "jacobian": (("dx_da_formula",), "x", "a", "the true dx*/da is not zero"),
+    "vjp": (("upstream",), "x", "a", "the true dx*/da is not zero"),
+    "gradcheck": (("gradcheck",), "the result", "its input", "finite differences move"),
+}
+
+
+def no_graph(obs: dict[str, Any], failing: dict[str, CheckResult]) -> dict[str, Finding]:
+    """``no_gradient`` on each failing check whose gradient autograd found no path for.
+
+    A measurement, not a guess: the probe saw ``None`` from ``torch.autograd.grad``
+    (``obs["no_graph"]``), so the zero it compared is no computed derivative at all.
+    (Where the true derivative is zero too, the check passed and is not here.)
+    """
+    out = {}
+    for stage in obs.get("no_graph") or ():
+        names, output, wrt, because = _STAGE_CHECKS.get(stage, ((), "", "", ""))
+        for name in names:
+            if name in failing:
+                out[name] = Finding(
+                    ("no_gradient",),
+                    f"{output} carries no autograd graph to {wrt} (autograd's gradient is "
+                    f"None, taken as zero), while {because}: the result was detached from "
+                    "its inputs (.detach(), .item(), torch.tensor of a value, or a "
+                    "backward that returns None)",
+                )
+    return out
+
+
+def shape_dtype_finding(result: CheckResult) -> Finding:
+    expected, got = result.expected.split(), result.got.split()
+    codes = []
+    if expected[:-1] != got[:-1]:
+        codes.append("shape")
+    if expected[-1:] != got[-1:]:
+        codes.append("dtype")
+    return Finding(tuple(codes) or ("unknown",))

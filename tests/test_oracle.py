@@ -8,7 +8,7 @@ import pytest
 import sympy
 import torch
 
-from properties import curve_maps, curves, maps, oracle, records
+from properties import curve_maps, curves, maps, oracle, records, roots
 from properties.curves import X, Y
 from properties.exact import compile_curve
 
@@ -108,19 +108,19 @@ def test_start_is_closer_to_its_root_than_to_every_other_root() -> None:
     for guess in (-1, 0, 1):
         for position in (-1.0, -0.5, 0.5, 1.0):
             case = oracle.curve_case(p, 0, guess, position=position)
-            roots = [float(r) for r in oracle.real_roots(p, 0)]
+            found = [float(r) for r in roots.real_roots(p, 0)]
             y = float(case.y_true)
-            others = [r for r in roots if abs(r - y) > 1e-9]
+            others = [r for r in found if abs(r - y) > 1e-9]
             assert all(abs(case.y0 - y) < abs(case.y0 - r) for r in others)
 
 
 def test_real_roots_are_unknown_for_transcendental_curves() -> None:
-    assert oracle.real_roots(curves.user_curve("exp(y) - x"), 1) is None
+    assert roots.real_roots(curves.user_curve("exp(y) - x"), 1) is None
 
 
 def test_root_near_raises_when_there_is_no_real_root() -> None:
     with pytest.raises(ValueError, match="no real root"):
-        oracle.root_near(curves.circle(), 2, 0)
+        roots.root_near(curves.circle(), 2, 0)
 
 
 def test_exact_decimal_is_exact_and_refuses_repeating_decimals() -> None:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from properties import curve_maps, curves, exact, oracle, records, strategies
+from properties import curve_maps, curves, exact, oracle, records, roots, strategies
 from properties.curves import X, Y
 from properties.records import CurveCase, MapCase
 
@@ -129,9 +129,9 @@ def test_curve_cases_shrink_to_the_top_of_the_unit_circle() -> None:
 
 
 def real_roots(case: CurveCase) -> list[float]:
-    roots = oracle.real_roots(case.curve, case.x)
-    assert roots is not None
-    return [float(r) for r in roots]
+    found = roots.real_roots(case.curve, case.x)
+    assert found is not None
+    return [float(r) for r in found]
 
 
 @given(strategies.curve_cases())
