@@ -50,6 +50,7 @@ from properties.experiments import (
     x_error,
 )
 from properties.records import CheckResult, CurveCase, MapCase
+from properties.returned_point import curve_point_finding, map_point_finding
 
 Case = CurveCase | MapCase
 
@@ -99,14 +100,11 @@ def _map_findings(ctx: Context) -> dict[str, Finding]:
         out["x0_grad"] = out.get(
             "graph_growth", Finding(("unrolled",) if through_loop else ("gradient_to_start",))
         )
-    for name in ("x_star", "residual"):
-        if name in failing:
-            shrank = inexact(ctx, lambda o: x_error(case, o), "inexact_forward", "x")
-            out[name] = shrank or Finding(
-                ("inexact_forward",),
-                "the returned x is not the fixed point, and with tol/100 it did not get "
-                "closer: the iteration does not stop on distance(x, x_prev) <= tol",
-            )
+    if "x_star" in failing or "residual" in failing:
+        point = _map_point(ctx)
+        for name in ("x_star", "residual"):
+            if name in failing:
+                out[name] = point
     if "dx_da_formula" in failing and "dx_da_formula" not in out:
         out["dx_da_formula"] = _map_formula_finding(ctx, out)
     gradient = _true_gradient(out, failing, "dx_da", "x_star")
@@ -151,6 +149,41 @@ def _backward_by_tol(ctx: Context, name: str, what: str, forward: Finding | None
     return forward if forward is not None and forward.codes else shrank
 
 
+def _map_point(ctx: Context) -> Finding:
+    """The returned x misses x*: inexact when tol/100 brings it closer, else where it
+    lies (``returned_point``: stopped early although tol was tightened, or another
+    fixed point), else not identified."""
+    case = ctx.case
+    assert isinstance(case, MapCase)
+    shrank = inexact(ctx, lambda o: x_error(case, o), "inexact_forward", "x")
+    if shrank is not None:
+        return shrank
+    x = floats(ctx.obs.get("x"))
+    result = ctx.failing.get("x_star") or ctx.failing["residual"]
+    if len(x) != case.m or not all(math.isfinite(v) for v in x):
+        return Finding((), _unknown(result))
+    found = map_point_finding(case, x, _finite(result.tol))
+    if found is not None and found.codes == ("inexact_forward",) and ctx.tighter is not None:
+        return Finding(
+            found.codes,
+            f"{found.evidence}; with tol/100 it did not get closer: the iteration does not "
+            "stop on distance(x, x_prev) <= tol",
+        )
+    return found or Finding((), _unknown(result))
+
+
+def _curve_point(case: CurveCase, obs: dict[str, Any], failing: dict[str, CheckResult]) -> Finding:
+    """The returned y misses the root: where it lies (``returned_point``), or unknown."""
+    result = failing.get("root") or failing["residual"]
+    y = floats([obs.get("y")])[0]
+    found = curve_point_finding(case, y, _finite(result.tol)) if math.isfinite(y) else None
+    return found or Finding((), _unknown(result))
+
+
+def _finite(tol: float) -> float:
+    return tol if math.isfinite(tol) else 0.0
+
+
 def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
     case, result = ctx.case, ctx.failing["dx_da_formula"]
     assert isinstance(case, MapCase)
@@ -175,10 +208,11 @@ def _true_gradient(
     else the ``point``'s finding (same cause as).  Returns the formula finding."""
     formula = out.get(f"{gradient}_formula")
     if f"{gradient}_true" in failing:
-        if formula is not None:
+        found = out.get(point)
+        if formula is not None and (formula.codes or found is None or not found.codes):
             out[f"{gradient}_true"] = formula
-        elif point in out:
-            out[f"{gradient}_true"] = out[point]
+        elif found is not None:
+            out[f"{gradient}_true"] = found
     return formula
 
 
@@ -196,9 +230,11 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
     case, obs, failing = ctx.case, ctx.obs, ctx.failing
     assert isinstance(case, CurveCase)
     out = no_graph(obs, failing)
-    for name in ("root", "residual"):
-        if name in failing:
-            out[name] = Finding(("inexact_forward",))
+    if "root" in failing or "residual" in failing:
+        point = _curve_point(case, obs, failing)
+        for name in ("root", "residual"):
+            if name in failing:
+                out[name] = point
     if "y0_grad" in failing:
         out["y0_grad"] = Finding(("gradient_to_start",))
     if "degenerate_behaviour" in failing:
@@ -215,7 +251,11 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             alternatives["at_start"] = [[start.dy_dx]]
             tol = result.tol if math.isfinite(result.tol) else 0.0
             codes = match([[got]], [[point.dy_dx]], alternatives, tol)
-        out["dy_dx_formula"] = Finding(codes, "" if codes else _unknown(result))
+        off_root = result.status == "error" and "dy_dx_error" not in obs
+        if off_root and "root" in out and out["root"].codes:
+            out["dy_dx_formula"] = out["root"]  # no formula at a y that is not the root
+        else:
+            out["dy_dx_formula"] = Finding(codes, "" if codes else _unknown(result))
     gradient = _true_gradient(out, failing, "dy_dx", "root")
     if "upstream" in failing:
         if failing["upstream"].hint.startswith("ignores grad_output"):
@@ -226,7 +266,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
         gradient_of_batch = _curve_batch_finding(case, obs)
         if gradient_of_batch is not None:
             out["batch"] = gradient_of_batch
-    knock_on = gradient or out.get("root")
+    knock_on = gradient if gradient is not None and gradient.codes else out.get("root")
     for name in ("batch", "float32", "gradcheck"):
         # Only a confirmed cause carries over: an unidentified one's measurements are
         # another call's (a 0-d call's zero is not the batch's gradient).

@@ -27,7 +27,12 @@ CODES: dict[str, str] = {
     "unrolled": "the gradient is taken through the iterations (the graph grows with them)",
     "backward_reiterates": "backward evaluates f away from the solution (it re-runs the iteration)",
     "ignores_upstream": "backward ignores grad_output (uses ones)",
-    "inexact_forward": "the formula is right but the solve stops early: the error shrinks with tol",
+    "inexact_forward": "the formula is right but the solve stops early: the returned point is "
+    "a small step from the solution",
+    "other_root": "the solver converged to another root (or fixed point) than the one near "
+    "the start",
+    "stationary_point": "the solver stopped where F_y = 0 and F != 0, a stationary point of "
+    "F**2, not a root (minimising F**2 stops at any such point)",
     "inexact_backward": "the forward is right but the adjoint solve is inexact: the error shrinks "
     "with tol, not with the residual of the returned point",
     "swapped_partials": "F_x and F_y (or f_x and f_a) are swapped",
@@ -61,8 +66,13 @@ EVIDENCE: dict[str, str] = {
     "unrolled": "measured: the autograd graph behind the result grows when tol tightens",
     "backward_reiterates": "measured: backward evaluates f away from the returned point",
     "ignores_upstream": "measured: the gradient of w * y equals the gradient of y",
-    "inexact_forward": "measured: the returned point misses the solution; with tol/100 the "
-    "error shrinks, or stays (the loop ignores tol)",
+    "inexact_forward": "measured: the returned point misses the solution by what one Newton "
+    "step from it accounts for; for maps, with tol/100 the error shrinks, or stays (the loop "
+    "ignores tol)",
+    "other_root": "measured: one Newton step from the returned point is far smaller than its "
+    "error, and Newton's method from it converges to another solution, which is named",
+    "stationary_point": "measured: F_y vanishes within a Newton step of F_y from the returned "
+    "point, far nearer than the root, and F != 0 there",
     "inexact_backward": "experiment: with tol/100 the gradient error at the returned point "
     "shrinks (the adjoint solve stops early)",
     "swapped_partials": "closed form: it equals -F_y / F_x (curves) or (I - f_a)^-1 f_x "

@@ -73,7 +73,7 @@ def curve_point(source: str, x: float | str, y: float | str) -> CurvePoint:
         norm = mpmath.sqrt(F_x**2 + F_y**2)
         if F_y == 0:
             nan = math.nan
-            return CurvePoint(float(F), float(F_x), 0.0, nan, nan, math.inf, 0.0)
+            return CurvePoint(float(F), float(F_x), 0.0, nan, nan, math.inf, 0.0, nan, float(F_yy))
         dy_dx = -F_x / F_y
         d2 = -(F_xx * F_y**2 - 2 * F_xy * F_x * F_y + F_yy * F_x**2) / F_y**3
         bend = abs(F_y * F_xy - F_yy * F_x)

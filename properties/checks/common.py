@@ -241,6 +241,9 @@ class Judge:
     def failed(self, name: str) -> bool:
         return any(r.name == name and r.status == "fail" for r in self.results)
 
+    def passed(self, name: str) -> bool:
+        return any(r.name == name and r.status == "pass" for r in self.results)
+
 
 # ------------------------------------------------------------------------ shared checks
 

@@ -62,8 +62,8 @@ def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
         y,
         y_true,
         root_tol,
-        "The returned y is not the root near y0: tighten the solver's tolerance or raise "
-        "its iteration cap.",
+        "The returned y is not the root near y0.",
+        hint="tighten the solver's tolerance or raise its iteration cap",
         tol_text=root_allowed.text(),
         details=(("y", y), ("root_error", root_error)),
     )
@@ -85,7 +85,8 @@ def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
             "residual",
             "fail",
             f"|F(x, y)| = {residual:.2g} at the returned y, more than {res_tol:.2g}: y does "
-            "not solve F(x, y) = 0; iterate until |F| is at round-off level.",
+            "not solve F(x, y) = 0.",
+            hint="iterate until |F| is at round-off level",
             error=residual,
             tol=res_tol,
             got=residual,
@@ -129,7 +130,7 @@ def _curve_formula(
         )
         return
     if at_y is None or not math.isfinite(at_y.dy_dx):
-        j.add("dy_dx_formula", "error", "The returned y is not finite: no formula to compare with.")
+        j.add("dy_dx_formula", "error", _no_formula(at_y, "dy/dx", "no formula to compare with"))
         return
     want = at_y.dy_dx
     tol = rtol["formula"] * min(at_y.condition, 1e8) * (1 + abs(want))
@@ -166,14 +167,16 @@ def _curve_true(
     if "dy_dx_error" in obs or at_y is None:
         j.add("dy_dx_true", "error", "No gradient to compare with the true dy/dx.")
         return
-    formula_ok = not j.failed("dy_dx_formula")
-    root_blamed = formula_ok and j.failed("root")
-    fix = (
-        "Your gradient is right for the y you returned, but that y is not the root: fix the "
-        "root and this follows."
-        if root_blamed
-        else "The gradient differs from the true dy/dx; see dy_dx_formula."
-    )
+    root_blamed = j.passed("dy_dx_formula") and j.failed("root")
+    if root_blamed:
+        fix = (
+            "Your gradient is right for the y you returned, but that y is not the root: fix "
+            "the root and this follows."
+        )
+    elif j.failed("root") and not j.failed("dy_dx_formula"):
+        fix = "The returned y is not the root (see root), and there is no formula at it."
+    else:
+        fix = "The gradient differs from the true dy/dx; see dy_dx_formula."
     j.compare(
         "dy_dx_true",
         "dy/dx",
@@ -219,6 +222,13 @@ def _curve_upstream(
     )
 
 
+def _no_formula(at_y: formulas.CurvePoint | None, what: str, so: str) -> str:
+    """Why there is no closed form at the returned y: it is not finite, or F_y = 0 there."""
+    if at_y is None:
+        return f"The returned y is not finite: {so}."
+    return f"F_y = 0 at the returned y, so {what} does not exist there: {so}."
+
+
 def _curve_d2(
     j: Judge, obs: Observation, at_y: formulas.CurvePoint | None, rtol: dict[str, float]
 ) -> None:
@@ -232,7 +242,7 @@ def _curve_d2(
         )
         return
     if at_y is None or not math.isfinite(at_y.d2y_dx2):
-        j.add("d2y_dx2", "error", "The returned y is not finite: no second derivative to check.")
+        j.add("d2y_dx2", "error", _no_formula(at_y, "d2y/dx2", "no second derivative to check"))
         return
     got = as_float(obs.get("d2y_dx2"))
     want = at_y.d2y_dx2
@@ -347,8 +357,8 @@ def _curve_float32(j: Judge, obs: Observation, case: CurveCase) -> None:
         j.add(
             "float32",
             "fail",
-            "In float32: " + "; ".join(problems) + ". Keep the input dtype and use "
-            "dtype-aware tolerances (torch.finfo(dtype).eps).",
+            "In float32: " + "; ".join(problems) + ".",
+            hint="keep the input dtype and use dtype-aware tolerances (torch.finfo(dtype).eps)",
         )
     else:
         j.add("float32", "pass", "float32 root and gradient are within float32 tolerances.")

@@ -60,9 +60,9 @@ def judge_map(case: MapCase, obs: Observation) -> list[CheckResult]:
         + (
             f" <= {res_tol:.2g}."
             if residual <= res_tol
-            else f", more than {res_tol:.2g}: x is not a fixed point; iterate until "
-            "distance(x, x_prev) <= tol."
+            else f", more than {res_tol:.2g}: x is not a fixed point."
         ),
+        hint="" if residual <= res_tol else "iterate until distance(x, x_prev) <= tol",
         error=residual,
         tol=res_tol,
         details=(("residual", residual),),
@@ -116,8 +116,8 @@ def _map_x_star(j: Judge, x: list[float], x_true: list[float], x_err: float, tol
         "x_star",
         "fail",
         f"x = {fmt(x)}, but the fixed point is x* = {fmt(x_true)}: error {x_err:.2g} > tol "
-        f"{tol:.2g}. Iterate until distance(x, x_prev) <= tol (do not stop after a fixed "
-        "number of steps).",
+        f"{tol:.2g}.",
+        hint="iterate until distance(x, x_prev) <= tol (do not stop after a fixed number of steps)",
         error=x_err,
         tol=tol,
         expected=x_true,
@@ -239,10 +239,10 @@ def _map_true(
             got=jac,
         )
         return
-    root_blamed = not j.failed("dx_da_formula") and j.failed("x_star")
+    root_blamed = j.passed("dx_da_formula") and j.failed("x_star")
     fix = (
-        "Your gradient is right at the x you returned, but that x is not the fixed point: "
-        "iterate until distance(x, x_prev) <= tol and this follows."
+        "Your gradient is right at the x you returned, but that x is not the fixed point "
+        "(see x_star): fix x and this follows."
         if root_blamed
         else "See dx_da_formula for the mistake."
     )
