@@ -56,12 +56,33 @@ def _eye(m: int) -> Matrix:
     return [[1.0 if i == j else 0.0 for j in range(m)] for i in range(m)]
 
 
-def map_alternatives(point: formulas.MapPoint) -> dict[str, Matrix]:
+#: Neumann sums ``f_a + f_x f_a + ... + f_x^K f_a`` tried for ``truncated_inverse``:
+#: an adjoint iterated a fixed number of times (from 0 or from v) computes one.
+NEUMANN_TERMS = 60
+
+
+def neumann_sums(point: formulas.MapPoint, terms: int = NEUMANN_TERMS) -> list[Matrix]:
+    """``[S_1, ..., S_terms]`` with ``S_K = sum_{i=0}^{K} f_x^i f_a`` (``S_0 = f_a`` is
+    ``missing_inverse``); they tend to ``dx/da`` when the spectral radius of f_x is < 1."""
+    fx, term, total = point.f_x, point.f_a, point.f_a
+    out = []
+    for _ in range(terms):
+        term = _matmul(fx, term)
+        total = [[a + b for a, b in zip(r, s)] for r, s in zip(total, term)]
+        out.append(total)
+        if not all(math.isfinite(v) for row in total for v in row):
+            break
+    return out
+
+
+def map_alternatives(point: formulas.MapPoint, got: Matrix | None = None) -> dict[str, Matrix]:
     """What known mistakes compute for ``dx/da`` at ``point`` (code -> m x k matrix).
 
     Only alternatives a mistake can produce *here*: ``transposed`` and
     ``diagonal_only`` need ``m >= 2`` and an ``f_x`` that is not symmetric
     (resp. not diagonal); ``swapped_partials`` needs ``m == k``.
+    ``truncated_inverse`` is the Neumann sum (``neumann_sums``) nearest ``got``
+    (the first, ``I + f_x``, when ``got`` is not given).
     """
     m = len(point.f_x)
     fx, fa = point.f_x, point.f_a
@@ -69,9 +90,8 @@ def map_alternatives(point: formulas.MapPoint) -> dict[str, Matrix]:
         "sign": [[-v for v in row] for row in point.dx_da],
         "missing_inverse": fa,
     }
-    # (I - f_x)^-1 ~ I + f_x: one term of the Neumann series beyond f_a.
-    fx_fa = _matmul(fx, fa)
-    out["truncated_inverse"] = [[a + b for a, b in zip(r, s)] for r, s in zip(fa, fx_fa)]
+    sums = neumann_sums(point) if got is not None else neumann_sums(point, 1)
+    out["truncated_inverse"] = min(sums, key=lambda s: distance(s, got)) if got else sums[0]
     symmetric = all(
         abs(fx[i][j] - fx[j][i]) <= 1e-12 * (1 + abs(fx[i][j])) for i in range(m) for j in range(m)
     )
@@ -134,6 +154,12 @@ def map_mistakes(
 ) -> tuple[str, ...]:
     """The known mistakes whose ``dx/da`` equals ``got`` at ``point`` (``match``), the
     derivatives taken at the start ``x0`` among them (``at_start``)."""
-    alternatives = map_alternatives(point)
+    alternatives = map_alternatives(point, got)
     alternatives["at_start"] = formulas.map_point(f_source, a, x0, scalar).dx_da
     return match(got, point.dx_da, alternatives, tol)
+
+
+def truncation_terms(point: formulas.MapPoint, got: Matrix) -> int:
+    """How many terms the Neumann sum nearest ``got`` has (``K + 1`` for ``S_K``)."""
+    sums = neumann_sums(point)
+    return 2 + min(range(len(sums)), key=lambda i: distance(sums[i], got))

@@ -15,7 +15,12 @@ evidence that confirms them:
 - *counterfactual calls* of the same candidate (``observe``: in-process, or
   the grader's worker), within ``budget`` calls per case: the same map with a
   100x smaller ``tol`` — an error that shrinks with tol is inexactness, not a
-  wrong formula.
+  wrong formula;
+- *where a wrong point lies* (``returned_point``): one Newton step from it
+  against its error tells a solve that stopped early from one that converged
+  to another root, or stopped where ``F_y = 0``.
+
+Fixed-point checks are explained in ``map_causes``, curve checks here.
 
 A failure no evidence explains gets ``unknown`` and words that say so, with the
 measurements.  A failure on a case where another check already names the cause
@@ -32,7 +37,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from properties import formulas
-from properties.alternatives import curve_alternatives, distance, map_mistakes, match
+from properties.alternatives import (
+    curve_alternatives,
+    distance,
+    match,
+)
 from properties.diagnosis import CODES, check_codes
 from properties.experiments import (
     BUDGET,
@@ -41,16 +50,16 @@ from properties.experiments import (
     Observe,
     Rejudge,
     exception_finding,
+    finite,
     floats,
-    inexact,
-    map_formula_error,
     no_graph,
     shape_dtype_finding,
-    upstream_error,
-    x_error,
+    true_gradient,
+    unknown,
 )
+from properties.map_causes import map_findings
 from properties.records import CheckResult, CurveCase, MapCase
-from properties.returned_point import curve_point_finding, map_point_finding
+from properties.returned_point import curve_point_finding
 
 Case = CurveCase | MapCase
 
@@ -83,147 +92,12 @@ EXPLAINED = frozenset(
 )
 
 
-def _map_findings(ctx: Context) -> dict[str, Finding]:
-    case, failing = ctx.case, ctx.failing
-    assert isinstance(case, MapCase)
-    out = no_graph(ctx.obs, failing)
-    if "graph_growth" in failing:
-        out["graph_growth"] = Finding(("unrolled",))
-    if "backward_at_fixed_point" in failing:
-        hint = failing["backward_at_fixed_point"].hint
-        out["backward_at_fixed_point"] = Finding(
-            ("at_start",) if "x0" in hint.split(":")[0] else ("backward_reiterates",)
-        )
-    if "x0_grad" in failing:
-        # Through n iterations x0 reaches x by rho**n: a tiny gradient is the loop's.
-        through_loop = failing["x0_grad"].hint.startswith("unrolled")
-        out["x0_grad"] = out.get(
-            "graph_growth", Finding(("unrolled",) if through_loop else ("gradient_to_start",))
-        )
-    if "x_star" in failing or "residual" in failing:
-        point = _map_point(ctx)
-        for name in ("x_star", "residual"):
-            if name in failing:
-                out[name] = point
-    if "dx_da_formula" in failing and "dx_da_formula" not in out:
-        out["dx_da_formula"] = _map_formula_finding(ctx, out)
-    gradient = _true_gradient(out, failing, "dx_da", "x_star")
-    if "upstream" in failing:
-        result = failing["upstream"]
-        if "upstream" in out:
-            pass
-        elif result.hint.startswith("ignores grad_output"):
-            out["upstream"] = Finding(("ignores_upstream",))
-        elif gradient is not None:
-            out["upstream"] = gradient
-        else:
-            found = inexact(ctx, lambda o: upstream_error(o), "inexact_backward", "v^T dx/da")
-            if found is not None:
-                out["upstream"] = found
-    for name, what in (("loss_scale", "grad(s L) / s"), ("closure_gradient", "dx/dtheta")):
-        if name in failing and name not in out:
-            found = _backward_by_tol(ctx, name, what, out.get("x_star"))
-            if found is not None:
-                out[name] = found
-    knock_on = gradient or out.get("upstream") or out.get("x_star")
-    if "gradcheck" in failing and knock_on is not None and knock_on.codes:
-        out["gradcheck"] = knock_on
-    return out
-
-
-def _backward_by_tol(ctx: Context, name: str, what: str, forward: Finding | None) -> Finding | None:
-    """A failing gradient check ``name`` whose error shrinks with tol/100: the
-    forward's cause when x itself is off (``forward``), else ``inexact_backward``.
-    Needs ``ctx.judge`` (the check's own error on the experiment's observation)."""
-    judge = ctx.judge
-    if judge is None:
-        return None
-
-    def error(obs: dict[str, Any]) -> float:
-        found = [r.error for r in judge(ctx.case, obs) if r.name == name]
-        return float(found[0]) if found and found[0] is not None else math.inf
-
-    shrank = inexact(ctx, error, "inexact_backward", what)
-    if shrank is None:
-        return None
-    return forward if forward is not None and forward.codes else shrank
-
-
-def _map_point(ctx: Context) -> Finding:
-    """The returned x misses x*: inexact when tol/100 brings it closer, else where it
-    lies (``returned_point``: stopped early although tol was tightened, or another
-    fixed point), else not identified."""
-    case = ctx.case
-    assert isinstance(case, MapCase)
-    shrank = inexact(ctx, lambda o: x_error(case, o), "inexact_forward", "x")
-    if shrank is not None:
-        return shrank
-    x = floats(ctx.obs.get("x"))
-    result = ctx.failing.get("x_star") or ctx.failing["residual"]
-    if len(x) != case.m or not all(math.isfinite(v) for v in x):
-        return Finding((), _unknown(result))
-    found = map_point_finding(case, x, _finite(result.tol))
-    if found is not None and found.codes == ("inexact_forward",) and ctx.tighter is not None:
-        return Finding(
-            found.codes,
-            f"{found.evidence}; with tol/100 it did not get closer: the iteration does not "
-            "stop on distance(x, x_prev) <= tol",
-        )
-    return found or Finding((), _unknown(result))
-
-
 def _curve_point(case: CurveCase, obs: dict[str, Any], failing: dict[str, CheckResult]) -> Finding:
     """The returned y misses the root: where it lies (``returned_point``), or unknown."""
     result = failing.get("root") or failing["residual"]
     y = floats([obs.get("y")])[0]
-    found = curve_point_finding(case, y, _finite(result.tol)) if math.isfinite(y) else None
-    return found or Finding((), _unknown(result))
-
-
-def _finite(tol: float) -> float:
-    return tol if math.isfinite(tol) else 0.0
-
-
-def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
-    case, result = ctx.case, ctx.failing["dx_da_formula"]
-    assert isinstance(case, MapCase)
-    x, rows = floats(ctx.obs.get("x")), ctx.obs.get("jacobian")
-    if rows and len(x) == case.m and all(math.isfinite(v) for v in x):
-        point = formulas.map_point(case.f_source, case.a, x, case.scalar)
-        tol = result.tol if math.isfinite(result.tol) else 0.0
-        got = [floats(r) for r in rows]
-        codes = map_mistakes(case.f_source, case.a, case.x0, case.scalar, point, got, tol)
-        if codes:
-            return Finding(codes)
-    if "graph_growth" in so_far:
-        return so_far["graph_growth"]
-    found = inexact(ctx, lambda o: map_formula_error(case, o), "inexact_backward", "dx/da")
-    return found or Finding((), _unknown(result))
-
-
-def _true_gradient(
-    out: dict[str, Finding], failing: dict[str, CheckResult], gradient: str, point: str
-) -> Finding | None:
-    """The ``<gradient>_formula`` finding; a failing ``<gradient>_true`` gets it, or
-    else the ``point``'s finding (same cause as).  Returns the formula finding."""
-    formula = out.get(f"{gradient}_formula")
-    if f"{gradient}_true" in failing:
-        found = out.get(point)
-        if formula is not None and (formula.codes or found is None or not found.codes):
-            out[f"{gradient}_true"] = formula
-        elif found is not None:
-            out[f"{gradient}_true"] = found
-    return formula
-
-
-def _unknown(result: CheckResult) -> str:
-    """The words of a failure no evidence explains (its measurements, when it has some)."""
-    measured = (
-        f"measured {result.got} against {result.expected}; "
-        if result.got not in (None, "") and result.expected not in (None, "")
-        else ""
-    )
-    return f"cause not identified: {measured}no known mistake and no experiment explains it"
+    found = curve_point_finding(case, y, finite(result.tol)) if math.isfinite(y) else None
+    return found or Finding((), unknown(result))
 
 
 def _curve_findings(ctx: Context) -> dict[str, Finding]:
@@ -255,8 +129,8 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
         if off_root and "root" in out and out["root"].codes:
             out["dy_dx_formula"] = out["root"]  # no formula at a y that is not the root
         else:
-            out["dy_dx_formula"] = Finding(codes, "" if codes else _unknown(result))
-    gradient = _true_gradient(out, failing, "dy_dx", "root")
+            out["dy_dx_formula"] = Finding(codes, "" if codes else unknown(result))
+    gradient = true_gradient(out, failing, "dy_dx", "root")
     if "upstream" in failing:
         if failing["upstream"].hint.startswith("ignores grad_output"):
             out["upstream"] = Finding(("ignores_upstream",))
@@ -329,7 +203,7 @@ def explain(
         return list(results)
     ctx = Context(case, wire, obs, failing, observe, budget, judge)
     kind = "map" if isinstance(case, MapCase) else "curve"
-    findings = _map_findings(ctx) if kind == "map" else _curve_findings(ctx)
+    findings = map_findings(ctx) if kind == "map" else _curve_findings(ctx)
     if "call" in failing and "call_error" in obs:
         findings["call"] = exception_finding(obs["call_error"])
     if "shape_dtype" in failing:
@@ -351,7 +225,7 @@ def explain(
 
 def _worded(result: CheckResult, finding: Finding | None) -> CheckResult:
     if finding is None or not finding.codes:
-        evidence = finding.evidence if finding is not None else _unknown(result)
+        evidence = finding.evidence if finding is not None else unknown(result)
         # Our own checks' hints are replaced by confirmed codes; a check this module
         # does not know (another judge's) keeps the hint its judge gave.
         hint = result.hint if result.name not in EXPLAINED else ""

@@ -191,3 +191,32 @@ def shape_dtype_finding(result: CheckResult) -> Finding:
     if expected[-1:] != got[-1:]:
         codes.append("dtype")
     return Finding(tuple(codes) or ("unknown",))
+
+
+def finite(tol: float) -> float:
+    return tol if math.isfinite(tol) else 0.0
+
+
+def true_gradient(
+    out: dict[str, Finding], failing: dict[str, CheckResult], gradient: str, point: str
+) -> Finding | None:
+    """The ``<gradient>_formula`` finding; a failing ``<gradient>_true`` gets it, or
+    else the ``point``'s finding (same cause as).  Returns the formula finding."""
+    formula = out.get(f"{gradient}_formula")
+    if f"{gradient}_true" in failing:
+        found = out.get(point)
+        if formula is not None and (formula.codes or found is None or not found.codes):
+            out[f"{gradient}_true"] = formula
+        elif found is not None:
+            out[f"{gradient}_true"] = found
+    return formula
+
+
+def unknown(result: CheckResult) -> str:
+    """The words of a failure no evidence explains (its measurements, when it has some)."""
+    measured = (
+        f"measured {result.got} against {result.expected}; "
+        if result.got not in (None, "") and result.expected not in (None, "")
+        else ""
+    )
+    return f"cause not identified: {measured}no known mistake and no experiment explains it"

@@ -356,3 +356,67 @@ class _SqrtFixedPoint(torch.autograd.Function):
     def backward(ctx, v):
         (x,) = ctx.saved_tensors
         return v / (2 * x), None
+
+
+def _adjoint_steps(steps: int | None):
+    """A correct forward; backward iterates u <- v + f_x^T u from u = 0, ``steps`` times
+    (None: until its step is below 1e6 tol, too loose but following tol)."""
+
+    class _Adjoint(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, x, f, tol):
+            ctx.f, ctx.tol = f, tol
+            ctx.save_for_backward(a, x)
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, v):
+            a, x = ctx.saved_tensors
+            with torch.enable_grad():
+                a_, x_ = a.detach().requires_grad_(), x.detach().requires_grad_()
+                fx = ctx.f(a_)(x_)
+                u = torch.zeros_like(v)
+                for _ in range(steps or 10_000):
+                    (u_x,) = torch.autograd.grad(fx, x_, u, retain_graph=True)
+                    u, u_prev = v + u_x, u
+                    if steps is None and float((u - u_prev).abs().max()) <= 1e6 * ctx.tol:
+                        break
+                (g,) = torch.autograd.grad(fx, a_, u)
+            return g, None, None, None
+
+    def fixed_point(f, a, x0, distance, tol):
+        with torch.no_grad():
+            x = x0.detach()
+            for _ in range(10_000):
+                x_prev, x = x, f(a.detach())(x)
+                if distance(x, x_prev) <= tol * 1e-4:
+                    break
+        return _Adjoint.apply(a, x, f, tol)
+
+    return fixed_point
+
+
+def test_an_adjoint_of_a_fixed_number_of_steps_is_a_truncated_neumann_sum() -> None:
+    case = _contracting_map_case()
+    failing = _failing(checks.run(case, _adjoint_steps(4)))
+    assert failing["dx_da_formula"].diagnosis == ("truncated_inverse",)
+    assert "(4 terms)" in failing["dx_da_formula"].message
+    assert "with tol/100 it stayed" in failing["dx_da_formula"].message
+
+
+def test_an_adjoint_stopped_by_a_loose_tolerance_is_not_called_truncated() -> None:
+    case = _contracting_map_case()
+    failing = _failing(checks.run(case, _adjoint_steps(None)))
+    assert "dx_da_formula" in failing
+    assert failing["dx_da_formula"].diagnosis == ("inexact_backward",)
+    assert "with tol/100" in failing["dx_da_formula"].message
+
+
+def _contracting_map_case():
+    """A frozen scalar map whose f_x at x* is far from 0 (rho >= 0.5)."""
+    for case in frozen.load_cases("fixed_point"):
+        if case.m == 1 and not case.degenerate and case.dtype == "float64":
+            point = formulas.map_point(case.f_source, case.a, case.x_star, case.scalar)
+            if 0.5 <= abs(point.f_x[0][0]) < 0.95 and abs(point.f_a[0][0]) > 0.1:
+                return case
+    raise AssertionError("no contracting scalar map in the frozen set")
