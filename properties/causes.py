@@ -54,6 +54,7 @@ from properties.experiments import (
     floats,
     no_graph,
     shape_dtype_finding,
+    timeout_findings,
     true_gradient,
     unknown,
 )
@@ -204,6 +205,8 @@ def explain(
     ctx = Context(case, wire, obs, failing, observe, budget, judge)
     kind = "map" if isinstance(case, MapCase) else "curve"
     findings = map_findings(ctx) if kind == "map" else _curve_findings(ctx)
+    for name, found in timeout_findings(obs, failing).items():
+        findings.setdefault(name, found)
     if "call" in failing and "call_error" in obs:
         findings["call"] = exception_finding(obs["call_error"])
     if "shape_dtype" in failing:

@@ -22,6 +22,7 @@ from typing import Any
 
 from properties import formulas
 from properties.alternatives import distance
+from properties.probe_wire import LOSS_SCALES
 from properties.records import CheckResult, CurveCase, MapCase
 
 Case = CurveCase | MapCase
@@ -220,3 +221,33 @@ def unknown(result: CheckResult) -> str:
         else ""
     )
     return f"cause not identified: {measured}no known mistake and no experiment explains it"
+
+
+def timeout_findings(obs: dict[str, Any], failing: dict[str, CheckResult]) -> dict[str, Finding]:
+    """``timeout`` on each failing conformance check whose stage did not return within
+    its deadline (a measurement).  For ``loss_scale``, where the plain backward of
+    the same case returned, the evidence says that the size of grad_output decides."""
+    sub = obs.get("conformance")
+    if not isinstance(sub, dict):
+        return {}
+    out = {}
+    for name in failing:
+        error = sub.get(f"{name}_error")
+        if not isinstance(error, dict) or error.get("type") != "TimeoutError":
+            continue
+        evidence = f"the {name} stage did not return within its deadline"
+        backward_ran = any(k in obs for k in ("dy_dx", "jacobian", "vjp")) and not any(
+            k in obs for k in ("dy_dx_error", "jacobian_error", "vjp_error")
+        )
+        if name == "loss_scale" and backward_ran:
+            scales = sub.get("scales") or LOSS_SCALES
+            biggest = max((float(s) for s in scales), default=0.0)
+            evidence = (
+                "the backward returned with grad_output of size 1 (the gradient checks "
+                "measured it), but not within the deadline with the loss scaled by up to "
+                + (f"{biggest:g}" if biggest else "the scales tried")
+                + ": its stopping test depends on the size of grad_output (an absolute "
+                "tolerance on the adjoint, say, which rounding at that size cannot meet)"
+            )
+        out[name] = Finding(("timeout",), evidence)
+    return out

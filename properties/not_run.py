@@ -10,13 +10,15 @@ never judged as if the code had answered; ``results`` says what happened.
 Hanging is not a signal: at an exactly degenerate point (``F_y = 0``) the
 contract asks for an error, a warning or a non-finite value *within the
 deadline*, so a call that did not return fails ``degenerate_behaviour`` there
-instead of passing it as an error would.
+instead of passing it as an error would; on a map that cannot be iterated it
+fails that hazard's check (``checks.hazards.unanswered``).
 """
 
 from __future__ import annotations
 
 import math
 
+from properties.checks.hazards import NAMES, unanswered
 from properties.records import CheckResult, CurveCase, MapCase
 
 #: Why no observation came back, -> what it means for the person reading the report.
@@ -52,6 +54,10 @@ class NotObserved(Exception):
         self.detail = detail
 
 
+#: The diagnosis of a case that got no observation, by kind (``not_run``: none).
+CODES = {"timeout": ("timeout",), "crashed": ("crash",), "not_loaded": ("exception",)}
+
+
 def _call_text(case: CurveCase | MapCase) -> str:
     if isinstance(case, MapCase):
         return f"fixed_point(f, a, x0, distance, tol={case.tol:g}) on {case.text()}"
@@ -68,14 +74,18 @@ def results(case: CurveCase | MapCase, error: NotObserved) -> list[CheckResult]:
     """
     detail = error.detail.strip().rstrip(".") or "no details"
     common = {"family": case.family, "case": case.text(), "degeneracy": float(case.degeneracy)}
+    codes = CODES.get(error.kind, ())
     found = [
         CheckResult(
             "call",
             "error",
             message=f"{_call_text(case)} {KINDS[error.kind].format(detail=detail)}",
+            diagnosis=codes,
             **common,
         )
     ]
+    if isinstance(case, MapCase) and case.family in NAMES and error.kind in ("timeout", "crashed"):
+        found.append(unanswered(case, error.kind, detail, codes))
     exactly_degenerate = isinstance(case, CurveCase) and math.isnan(_as_float(case.dy_dx))
     if exactly_degenerate and error.kind in ("timeout", "crashed"):
         found.append(
@@ -89,6 +99,7 @@ def results(case: CurveCase | MapCase, error: NotObserved) -> list[CheckResult]:
                 ),
                 expected="an error, a warning, or a non-finite value, within the deadline",
                 got=error.kind,
+                diagnosis=codes,
                 **common,
             )
         )

@@ -221,3 +221,18 @@ def test_check_results_from_a_not_run_case_are_plain_records() -> None:
     assert isinstance(result, CheckResult)
     assert result.case == case.text()
     assert result.family == case.family
+
+
+def test_a_case_that_times_out_fails_its_test_unshrunk(tmp_path: Path) -> None:
+    # Shrinking a hang would wait out a deadline per step (HIPS autograd's adapter
+    # spent five minutes per test so); the case that hung is the one shown.
+    page, data = _suite(
+        tmp_path,
+        ROOT / "tests" / "wrong_targets" / "no_iteration_cap.py",
+        "-k",
+        "test_maps_that_cannot_be_iterated",
+    )
+    hazard = data["properties"]["non_contracting"]
+    assert hazard["fail"] >= 1
+    assert hazard["diagnosis"] == ["timeout"]
+    assert "Not shrunk: a case that times out" in page

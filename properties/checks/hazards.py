@@ -18,7 +18,7 @@ import math
 from properties.checks.common import Observation, as_float, error_text
 from properties.records import CheckResult, MapCase
 
-__all__ = ["NAMES", "judge_hazard"]
+__all__ = ["NAMES", "judge_hazard", "unanswered"]
 
 #: The check's name per hazard family.
 NAMES = {"non-contracting": "non_contracting", "singular-map": "singular_map"}
@@ -52,16 +52,38 @@ def _signals(obs: Observation) -> tuple[list[str], str | None]:
     return signals, timed_out
 
 
+def _what(case: MapCase) -> str:
+    return (
+        "this map does not contract (plain iteration diverges)"
+        if case.family == "non-contracting"
+        else "I - f_x is singular at this double fixed point (dx/da is infinite)"
+    )
+
+
+def unanswered(case: MapCase, kind: str, detail: str, codes: tuple[str, ...]) -> CheckResult:
+    """The hazard check of a case whose whole call got no answer (``kind``: "timeout" or
+    "crashed"): no signal came, so it fails, as a stage that timed out does."""
+    return CheckResult(
+        name=NAMES.get(case.family, case.family.replace("-", "_")),
+        status="fail",
+        message=f"The call never returned ({kind}: {detail}): {_what(case)}, and the solver "
+        f"kept going. {_FIX}.",
+        hint="no iteration cap" if kind == "timeout" else "",
+        expected="an error, a warning or a non-finite value within the deadline",
+        got=kind,
+        diagnosis=codes,
+        family=case.family,
+        case=case.text(),
+        degeneracy=float(case.degeneracy),
+    )
+
+
 def judge_hazard(case: MapCase, obs: Observation) -> list[CheckResult]:
     """The one check of a hazard case (see the module docstring)."""
     name = NAMES.get(case.family, case.family.replace("-", "_"))
     base = {"family": case.family, "case": case.text(), "degeneracy": float(case.degeneracy)}
     signals, timed_out = _signals(obs)
-    what = (
-        "this map does not contract (plain iteration diverges)"
-        if case.family == "non-contracting"
-        else "I - f_x is singular at this double fixed point (dx/da is infinite)"
-    )
+    what = _what(case)
     if timed_out is not None:
         seconds = as_float(obs.get("deadline"))
         return [
@@ -73,6 +95,7 @@ def judge_hazard(case: MapCase, obs: Observation) -> list[CheckResult]:
                 hint="no iteration cap",
                 expected="an error, a warning or a non-finite value within the deadline",
                 got=f"still running after {seconds:g} s",
+                diagnosis=("timeout",),
                 **base,
             )
         ]

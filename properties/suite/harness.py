@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -70,6 +72,31 @@ def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: boo
     node.user_properties.append((CASE_KEY, records.to_json(case)))
 
 
+class TimedOut(BaseException):
+    """A check of this example timed out: the test fails on it, unshrunk.
+
+    Not an ``Exception``, so Hypothesis neither shrinks nor replays it: each shrink
+    step that hangs again would wait out a deadline, and building a case costs up
+    to a second, so a target without an iteration cap spent five minutes per test
+    shrinking.  ``stops_on_timeout`` turns it into the test's failure.
+    """
+
+
+def stops_on_timeout(test: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a Hypothesis test (outside ``@given``): ``TimedOut`` fails it."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            test(*args, **kwargs)
+            return
+        except TimedOut as stop:
+            message = str(stop)
+        pytest.fail(message, pytrace=False)
+
+    return run
+
+
 def failing(
     results: Iterable[CheckResult], names: Iterable[str] | None = None
 ) -> list[CheckResult]:
@@ -89,11 +116,17 @@ def explain(case: Case, bad: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def failure(case: Case, bad: list[CheckResult]) -> AssertionError:
+def failure(case: Case, bad: list[CheckResult]) -> BaseException:
     """The exception a property raises for ``bad``: an ``AssertionError`` whose class
     is named by the failing checks' diagnosis codes (``diagnosis.failure_type``), so
     that Hypothesis shrinks each cause on its own and a smaller case keeps the cause."""
-    kind = diagnosis.failure_type(AssertionError, (c for r in bad for c in r.diagnosis))
+    codes = [c for r in bad for c in r.diagnosis]
+    if "timeout" in codes:
+        return TimedOut(
+            f"{explain(case, bad)}\n(Not shrunk: a case that times out costs a deadline "
+            "at every shrink step.)"
+        )
+    kind = diagnosis.failure_type(AssertionError, codes)
     return kind(explain(case, bad))
 
 
