@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from properties import capabilities, checks, diagnosis, not_run, records
+from properties import capabilities, checks, diagnosis, not_run, records, simplicity
 from properties.candidates import Target
 from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, CurveCase, MapCase
 
@@ -17,6 +17,13 @@ from properties.records import CASE_KEY, CHECKS_KEY, EARLIER_KEY, CheckResult, C
 _LAST = pytest.StashKey[tuple["Case", list[CheckResult]]]()
 _EARLIER = pytest.StashKey[list[list[object]]]()
 _FAILED = pytest.StashKey[bool]()
+#: Examples since the first failure, and the simplest failing one so far.
+_SHRINKS = pytest.StashKey[int]()
+_SIMPLEST = pytest.StashKey[tuple["Case", list[CheckResult]]]()
+_NAMES = pytest.StashKey[tuple[str, ...]]()
+#: Examples a test may shrink for after its first failure (each builds a case and
+#: calls the target: torchopt's adapter spent 80 s shrinking one test).
+SHRINK_EXAMPLES = 40
 
 Case = CurveCase | MapCase
 
@@ -63,8 +70,16 @@ def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: boo
                 [[r.name, r.status] for r in earlier_results],
             ]
         )
+    if node.stash.get(_FAILED, False):
+        node.stash[_SHRINKS] = node.stash.get(_SHRINKS, 0) + 1
+    if fails:
+        _keep_simplest(node, case, results)
     node.stash[_LAST] = (case, results)
     node.stash[_FAILED] = node.stash.get(_FAILED, False) or fails
+    _attach(node, case, results)
+
+
+def _attach(node: pytest.Item, case: Case, results: list[CheckResult]) -> None:
     node.user_properties[:] = [
         (k, v) for k, v in node.user_properties if k not in (CHECKS_KEY, CASE_KEY)
     ]
@@ -72,25 +87,60 @@ def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: boo
     node.user_properties.append((CASE_KEY, records.to_json(case)))
 
 
-class TimedOut(BaseException):
-    """A check of this example timed out: the test fails on it, unshrunk.
+def _codes(node: pytest.Item, results: list[CheckResult]) -> tuple[str, ...]:
+    """The codes of the test's failing checks (those ``shrink_budget`` was told of)."""
+    bad = failing(results, node.stash.get(_NAMES, None))
+    return tuple(sorted({c for r in bad for c in r.diagnosis}))
 
-    Not an ``Exception``, so Hypothesis neither shrinks nor replays it: each shrink
-    step that hangs again would wait out a deadline, and building a case costs up
-    to a second, so a target without an iteration cap spent five minutes per test
-    shrinking.  ``stops_on_timeout`` turns it into the test's failure.
+
+def _keep_simplest(node: pytest.Item, case: Case, results: list[CheckResult]) -> None:
+    """The simplest failing example so far with the first failure's codes (the cause)."""
+    best = node.stash.get(_SIMPLEST, None)
+    if best is not None and _codes(node, results) != _codes(node, best[1]):
+        return
+    if best is None or simplicity.case_key(case) < simplicity.case_key(best[0]):
+        node.stash[_SIMPLEST] = (case, results)
+
+
+def shrink_budget(node: pytest.Item, names: Iterable[str]) -> None:
+    """Stop shrinking after ``SHRINK_EXAMPLES`` examples since the first failure.
+
+    Raises:
+        Stop: the test fails on the simplest failing example seen with the first
+            failure's cause (its row in the report), saying that a smaller one
+            may exist.
+    """
+    node.stash[_NAMES] = tuple(names)
+    if node.stash.get(_SHRINKS, 0) < SHRINK_EXAMPLES or _SIMPLEST not in node.stash:
+        return
+    case, results = node.stash[_SIMPLEST]
+    _attach(node, case, results)
+    raise Stop(
+        f"{explain(case, failing(results, names))}\n(Shrinking stopped after "
+        f"{SHRINK_EXAMPLES} examples: a smaller failing case may exist.)"
+    )
+
+
+class Stop(BaseException):
+    """The test fails now, on the example its message names: no more shrinking.
+
+    Not an ``Exception``, so Hypothesis neither shrinks nor replays it.  Raised on
+    a case that timed out (each shrink step that hangs again would wait out a
+    deadline, and even a rejected step builds its case, up to a second: a target
+    without an iteration cap spent five minutes per test so) and when the shrink
+    budget is spent (``shrink_budget``).  ``stops`` turns it into the failure.
     """
 
 
-def stops_on_timeout(test: Callable[..., None]) -> Callable[..., None]:
-    """Decorate a Hypothesis test (outside ``@given``): ``TimedOut`` fails it."""
+def stops(test: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a Hypothesis test (outside ``@given``): ``Stop`` fails it."""
 
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> None:
         try:
             test(*args, **kwargs)
             return
-        except TimedOut as stop:
+        except Stop as stop:
             message = str(stop)
         pytest.fail(message, pytrace=False)
 
@@ -122,7 +172,7 @@ def failure(case: Case, bad: list[CheckResult]) -> BaseException:
     that Hypothesis shrinks each cause on its own and a smaller case keeps the cause."""
     codes = [c for r in bad for c in r.diagnosis]
     if "timeout" in codes:
-        return TimedOut(
+        return Stop(
             f"{explain(case, bad)}\n(Not shrunk: a case that times out costs a deadline "
             "at every shrink step.)"
         )

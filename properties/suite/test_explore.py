@@ -2,7 +2,8 @@
 
 Each test draws cases, runs every check and fails on its own family of checks, so
 Hypothesis shrinks to the smallest case that breaks *that* property (a case that
-times out is shown as it is: ``harness.TimedOut``).  The
+times out is shown as it is, and shrinking stops after ``harness.SHRINK_EXAMPLES``
+examples: ``harness.Stop``).  The
 failing (shrunk) case and its checks are recorded on the test item for the
 report; degenerate cases never fail a value check (their status is
 "degenerate").  Settings come from the active profile (``properties.profiles``).
@@ -46,6 +47,7 @@ def _check(
     *,
     conformance: bool = False,
 ) -> None:
+    harness.shrink_budget(request.node, names)
     results = harness.run(case, target, conformance=conformance)
     bad = harness.failing(results, names)
     harness.record(request.node, case, results, fails=bool(bad))
@@ -53,19 +55,19 @@ def _check(
         raise harness.failure(case, bad)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases())
 def test_roots(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, ROOT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases())
 def test_gradients(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, GRADIENT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases())
 def test_batch_float32_and_inputs(
     case: CurveCase, target: Target, request: pytest.FixtureRequest
@@ -73,7 +75,7 @@ def test_batch_float32_and_inputs(
     _check(case, target, request, HYGIENE)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases(aim_degenerate=True))
 def test_near_degenerate_points(
     case: CurveCase, target: Target, request: pytest.FixtureRequest
@@ -81,7 +83,7 @@ def test_near_degenerate_points(
     _check(case, target, request, ROOT + GRADIENT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.degenerate_curve_cases())
 def test_exactly_degenerate_points(
     case: CurveCase, target: Target, request: pytest.FixtureRequest
@@ -89,13 +91,13 @@ def test_exactly_degenerate_points(
     _check(case, target, request, ("degenerate_behaviour",))
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.map_cases())
 def test_fixed_points(case: MapCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, MAP_ROOT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.map_cases())
 def test_fixed_point_gradients(
     case: MapCase, target: Target, request: pytest.FixtureRequest
@@ -103,7 +105,7 @@ def test_fixed_point_gradients(
     _check(case, target, request, MAP_GRADIENT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.map_cases())
 def test_implicit_not_unrolled(
     case: MapCase, target: Target, request: pytest.FixtureRequest
@@ -111,21 +113,21 @@ def test_implicit_not_unrolled(
     _check(case, target, request, MAP_IMPLICIT)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases())
 @FEW
 def test_curve_conformance(case: CurveCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, CONFORMANCE, conformance=True)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.map_cases())
 @FEW
 def test_map_conformance(case: MapCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, CONFORMANCE, conformance=True)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.curve_cases())
 @FEW
 def test_curve_closure_parameter(
@@ -134,7 +136,7 @@ def test_curve_closure_parameter(
     _check(case, target, request, CLOSURE, conformance=True)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.map_cases())
 @FEW
 def test_map_closure_parameter(
@@ -143,14 +145,14 @@ def test_map_closure_parameter(
     _check(case, target, request, CLOSURE, conformance=True)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.vector_root_cases())
 @FEW
 def test_vector_roots(case: VectorRootCase, target: Target, request: pytest.FixtureRequest) -> None:
     _check(case, target, request, capabilities.PROPERTIES["vector_roots"], conformance=True)
 
 
-@harness.stops_on_timeout
+@harness.stops
 @given(case=strategies.hazard_map_cases())
 @FEW
 def test_maps_that_cannot_be_iterated(

@@ -1,0 +1,50 @@
+"""The suite's harness: shrinking has a budget, and the case shown is the simplest
+failing one with the first failure's cause."""
+
+from __future__ import annotations
+
+import pytest
+
+from properties import curves, oracle, records
+from properties.records import CASE_KEY, CheckResult
+from properties.suite import harness
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.stash = pytest.Stash()
+        self.user_properties: list = []
+
+
+def _result(case, status: str, codes: tuple[str, ...] = ()) -> CheckResult:
+    return CheckResult(
+        "root", status, family=case.family, case=case.text(), message="m", diagnosis=codes
+    )
+
+
+def test_shrinking_stops_after_its_budget_on_the_simplest_failing_case() -> None:
+    node = _Node()
+    cases = [oracle.curve_case(curves.circle(), x, 0.9) for x in ("0.59375", "0.5", "0.4375")]
+    first, simplest, other = cases
+    harness.shrink_budget(node, ["root"])
+    harness.record(node, first, [_result(first, "fail", ("sign",))], fails=True)
+    harness.record(node, simplest, [_result(simplest, "fail", ("sign",))], fails=True)
+    # a failure with another cause is another bug: never shown for this one
+    harness.record(node, other, [_result(other, "fail", ("transposed",))], fails=True)
+    examples = 2  # since the first failure
+    with pytest.raises(harness.Stop, match="Shrinking stopped after") as stopped:
+        while examples <= 2 * harness.SHRINK_EXAMPLES:
+            harness.shrink_budget(node, ["root"])
+            harness.record(node, first, [_result(first, "pass")])
+            examples += 1
+    assert examples == harness.SHRINK_EXAMPLES
+    assert simplest.text() in str(stopped.value)
+    assert records.from_json(dict(node.user_properties)[CASE_KEY]) == simplest
+
+
+def test_a_test_that_never_failed_is_never_stopped() -> None:
+    node = _Node()
+    case = oracle.curve_case(curves.circle(), "0.5", 0.9)
+    for _ in range(2 * harness.SHRINK_EXAMPLES):
+        harness.shrink_budget(node, ["root"])
+        harness.record(node, case, [_result(case, "pass")])
