@@ -135,7 +135,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
     if "upstream" in failing:
         if failing["upstream"].hint.startswith("ignores grad_output"):
             out["upstream"] = Finding(("ignores_upstream",))
-        elif gradient is not None:
+        elif gradient is not None and gradient.codes:
             out["upstream"] = gradient
     if "batch" in failing and "batch" not in out and gradient is None:
         gradient_of_batch = _curve_batch_finding(case, obs)

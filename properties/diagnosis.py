@@ -42,8 +42,8 @@ CODES: dict[str, str] = {
     "no_gradient": "no gradient reaches an input that the result depends on",
     "gradient_to_start": "a nonzero gradient reaches the start, which the solution does not "
     "depend on",
-    "no_degenerate_signal": "a finite derivative is returned where it does not exist "
-    "(F_y = 0) without a relevant error or warning",
+    "no_degenerate_signal": "where the derivative does not exist (F_y = 0) there was no "
+    "relevant signal: no error or warning that says so, and no non-finite value",
     "signature": "the function cannot be called with the assignment's arguments",
     "exception": "the code raised an exception",
     "timeout": "the code did not return within the deadline",

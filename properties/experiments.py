@@ -205,11 +205,13 @@ def true_gradient(
     else the ``point``'s finding (same cause as).  Returns the formula finding."""
     formula = out.get(f"{gradient}_formula")
     if f"{gradient}_true" in failing:
+        # Only a confirmed cause carries over (an unidentified one's measurements are
+        # the other check's); the true-value check then shows its own.
         found = out.get(point)
-        if formula is not None and (formula.codes or found is None or not found.codes):
+        if formula is not None and formula.codes:
             out[f"{gradient}_true"] = formula
-        elif found is not None:
-            out[f"{gradient}_true"] = found
+        elif f"{gradient}_formula" not in failing and found is not None and found.codes:
+            out[f"{gradient}_true"] = found  # the formula is right at the returned point
     return formula
 
 

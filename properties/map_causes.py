@@ -65,7 +65,7 @@ def map_findings(ctx: Context) -> dict[str, Finding]:
             pass
         elif result.hint.startswith("ignores grad_output"):
             out["upstream"] = Finding(("ignores_upstream",))
-        elif gradient is not None:
+        elif gradient is not None and gradient.codes:
             out["upstream"] = gradient
         else:
             found = inexact(ctx, lambda o: upstream_error(o), "inexact_backward", "v^T dx/da")

@@ -145,7 +145,10 @@ GROUPS = (
     ("closure param.", ("closure_gradient",)),
     ("loss scale", ("loss_scale",)),
     ("F_y = 0 / hazards", ("degenerate_behaviour", "singular_map", "non_contracting")),
-    ("fwd mode, torch.func", ("forward_ad", "func_jvp", "func_grad", "func_vjp", "func_jacrev", "func_vmap")),
+    (
+        "fwd mode, torch.func",
+        ("forward_ad", "func_jvp", "func_grad", "func_vjp", "func_jacrev", "func_vmap"),
+    ),
     ("vector roots", ("vector_dy_dx", "vector_d2y")),
 )
 START, END = "<!-- conformance:start -->", "<!-- conformance:end -->"
@@ -192,6 +195,17 @@ def _kind(file: str) -> str:
     return "fixed_point" if "def fixed_point" in source else "implicit"
 
 
+def print_times(times: dict[str, float], documents: list) -> None:
+    """Each run's wall time and its ratio to our ``implicit`` adapter of the same
+    contract, measured in the same run (the baseline; this machine is noisy)."""
+    fixed = {name for name, _, doc in documents if doc and "x_star" in doc["properties"]}
+    base = {True: times.get("implicit fixed_point"), False: times.get("implicit root_find")}
+    for name, seconds in times.items():
+        ref = base[name in fixed]
+        ratio = f"{seconds / ref:.1f}x our implicit" if ref else "no baseline in this run"
+        print(f"time: {name}: {seconds:.0f} s ({ratio})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "conformance")
@@ -203,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     options.out.mkdir(parents=True, exist_ok=True)
     documents = []
+    times: dict[str, float] = {}
     for name, file, module in ADAPTERS:
         stem = Path(file).stem
         if not installed(module):
@@ -211,11 +226,13 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if not options.table_only and (options.only is None or stem in options.only):
             seconds = run_one(file, options.out, options.pytest_args)
+            times[name] = seconds
             print(f"{name}: {seconds:.0f} s")
         found = options.out / f"{stem}.json"
         documents.append((name, file, json.loads(found.read_text()) if found.is_file() else None))
     options.doc.write_text(table(documents), encoding="utf-8")
     print(f"table: {options.doc}")
+    print_times(times, documents)
     write_summary(options.readme, documents)
     return 0
 
