@@ -31,13 +31,17 @@ def test_shrinking_stops_after_its_budget_on_the_simplest_failing_case() -> None
     harness.record(node, simplest, [_result(simplest, "fail", ("sign",))], fails=True)
     # a failure with another cause is another bug: never shown for this one
     harness.record(node, other, [_result(other, "fail", ("transposed",))], fails=True)
-    examples = 2  # since the first failure
-    with pytest.raises(harness.Stop, match="Shrinking stopped after") as stopped:
-        while examples <= 2 * harness.SHRINK_EXAMPLES:
+    ran = [2]  # examples since the first failure
+
+    def shrink_until_stopped() -> None:
+        while ran[0] <= 2 * harness.SHRINK_EXAMPLES:
             harness.shrink_budget(node, ["root"])
             harness.record(node, first, [_result(first, "pass")])
-            examples += 1
-    assert examples == harness.SHRINK_EXAMPLES
+            ran[0] += 1
+
+    with pytest.raises(harness.Stop, match="Shrinking stopped after") as stopped:
+        shrink_until_stopped()
+    assert ran[0] == harness.SHRINK_EXAMPLES
     assert simplest.text() in str(stopped.value)
     assert records.from_json(dict(node.user_properties)[CASE_KEY]) == simplest
 
