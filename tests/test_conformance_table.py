@@ -25,9 +25,19 @@ def test_implicit_through_the_conformance_pipeline(tmp_path: Path) -> None:
     doc = tmp_path / "conformance.md"
     # circle cases: regular ones, one near and one exactly at a vertical tangent
     selection = ["-k", "test_frozen_case and circle-x and not 1.7"]
+    readme = tmp_path / "README.md"  # never the project's own
+    readme.write_text(f"before\n{table.START}\nold\n{table.END}\nafter\n", encoding="utf-8")
     table.main(
-        ["--only", "implicit_root", "--out", str(tmp_path), "--doc", str(doc), "--", *selection]
+        [
+            *("--only", "implicit_root", "--out", str(tmp_path), "--doc", str(doc)),
+            *("--readme", str(readme), "--", *selection),
+        ]
     )
+    summary = readme.read_text(encoding="utf-8")
+    assert "| [implicit root_find](examples/peers/implicit_root.py) | pass |" in summary
+    assert summary.startswith("before\n")
+    assert summary.endswith("after\n")
+    assert "\nold\n" not in summary
     data = json.loads((tmp_path / "implicit_root.json").read_text())
     assert data["target"] == "implicit_root.py"
     assert data["assignment"] == "implicit"
