@@ -113,7 +113,10 @@ def _map_point(ctx: Context) -> Finding:
     result = ctx.failing.get("x_star") or ctx.failing["residual"]
     if len(x) != case.m or not all(math.isfinite(v) for v in x):
         return Finding((), unknown(result))
-    found = map_point_finding(case, x, finite(result.tol))
+    try:
+        found = map_point_finding(case, x, finite(result.tol))
+    except (ArithmeticError, ValueError):  # a point the closed forms cannot evaluate
+        found = None
     if found is not None and found.codes == ("inexact_forward",) and ctx.tighter is not None:
         return Finding(
             found.codes,
