@@ -90,8 +90,9 @@ def map_alternatives(point: formulas.MapPoint, got: Matrix | None = None) -> dic
         "sign": [[-v for v in row] for row in point.dx_da],
         "missing_inverse": fa,
     }
-    sums = neumann_sums(point) if got is not None else neumann_sums(point, 1)
-    out["truncated_inverse"] = min(sums, key=lambda s: distance(s, got)) if got else sums[0]
+    out["truncated_inverse"] = (
+        nearest_neumann_sum(point, got)[1] if got is not None else neumann_sums(point, 1)[0]
+    )
     symmetric = all(
         abs(fx[i][j] - fx[j][i]) <= 1e-12 * (1 + abs(fx[i][j])) for i in range(m) for j in range(m)
     )
@@ -159,7 +160,8 @@ def map_mistakes(
     return match(got, point.dx_da, alternatives, tol)
 
 
-def truncation_terms(point: formulas.MapPoint, got: Matrix) -> int:
-    """How many terms the Neumann sum nearest ``got`` has (``K + 1`` for ``S_K``)."""
+def nearest_neumann_sum(point: formulas.MapPoint, got: Matrix) -> tuple[int, Matrix]:
+    """The Neumann sum nearest ``got`` and its number of terms (``K + 1`` for ``S_K``)."""
     sums = neumann_sums(point)
-    return 2 + min(range(len(sums)), key=lambda i: distance(sums[i], got))
+    i = min(range(len(sums)), key=lambda i: distance(sums[i], got))
+    return i + 2, sums[i]

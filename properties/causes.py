@@ -37,11 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from properties import formulas
-from properties.alternatives import (
-    curve_alternatives,
-    distance,
-    match,
-)
+from properties.alternatives import curve_alternatives, distance, match
 from properties.diagnosis import CODES, check_codes
 from properties.experiments import (
     BUDGET,
@@ -124,8 +120,7 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             alternatives = {k: [[v]] for k, v in curve_alternatives(point).items()}
             start = formulas.curve_point(case.curve.source, case.x, case.y0)
             alternatives["at_start"] = [[start.dy_dx]]
-            tol = result.tol if math.isfinite(result.tol) else 0.0
-            codes = match([[got]], [[point.dy_dx]], alternatives, tol)
+            codes = match([[got]], [[point.dy_dx]], alternatives, finite(result.tol))
         off_root = result.status == "error" and "dy_dx_error" not in obs
         if off_root and "root" in out and out["root"].codes:
             out["dy_dx_formula"] = out["root"]  # no formula at a y that is not the root

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from properties import formulas
-from properties.alternatives import map_mistakes, truncation_terms
+from properties.alternatives import map_mistakes, nearest_neumann_sum
 from properties.experiments import (
     Context,
     Finding,
@@ -132,11 +132,11 @@ def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
     x, rows = floats(ctx.obs.get("x")), ctx.obs.get("jacobian")
     if rows and len(x) == case.m and all(math.isfinite(v) for v in x):
         point = formulas.map_point(case.f_source, case.a, x, case.scalar)
-        tol = result.tol if math.isfinite(result.tol) else 0.0
         got = [floats(r) for r in rows]
+        tol = finite(result.tol)
         codes = map_mistakes(case.f_source, case.a, case.x0, case.scalar, point, got, tol)
         if codes == ("truncated_inverse",):
-            return _truncated(ctx, truncation_terms(point, got))
+            return _truncated(ctx, nearest_neumann_sum(point, got)[0])
         if codes:
             return Finding(codes)
     if "graph_growth" in so_far:

@@ -60,17 +60,21 @@ def _what(case: MapCase) -> str:
     )
 
 
-def unanswered(case: MapCase, kind: str, detail: str, codes: tuple[str, ...]) -> CheckResult:
-    """The hazard check of a case whose whole call got no answer (``kind``: "timeout" or
-    "crashed"): no signal came, so it fails, as a stage that timed out does."""
+def _name(case: MapCase) -> str:
+    return NAMES.get(case.family, case.family.replace("-", "_"))
+
+
+def _kept_going(
+    case: MapCase, said: str, got: str, hint: str, codes: tuple[str, ...]
+) -> CheckResult:
+    """The failing hazard check of a case on which ``said`` happened: no answer came."""
     return CheckResult(
-        name=NAMES.get(case.family, case.family.replace("-", "_")),
+        name=_name(case),
         status="fail",
-        message=f"The call never returned ({kind}: {detail}): {_what(case)}, and the solver "
-        f"kept going. {_FIX}.",
-        hint="no iteration cap" if kind == "timeout" else "",
+        message=f"{said}: {_what(case)}, and the solver kept going. {_FIX}.",
+        hint=hint,
         expected="an error, a warning or a non-finite value within the deadline",
-        got=kind,
+        got=got,
         diagnosis=codes,
         family=case.family,
         case=case.text(),
@@ -78,27 +82,24 @@ def unanswered(case: MapCase, kind: str, detail: str, codes: tuple[str, ...]) ->
     )
 
 
+def unanswered(case: MapCase, kind: str, detail: str, codes: tuple[str, ...]) -> CheckResult:
+    """The hazard check of a case whose whole call got no answer (``kind``: "timeout" or
+    "crashed"): no signal came, so it fails, as a stage that timed out does."""
+    said = f"The call never returned ({kind}: {detail})"
+    return _kept_going(case, said, kind, "no iteration cap" if kind == "timeout" else "", codes)
+
+
 def judge_hazard(case: MapCase, obs: Observation) -> list[CheckResult]:
     """The one check of a hazard case (see the module docstring)."""
-    name = NAMES.get(case.family, case.family.replace("-", "_"))
+    name = _name(case)
     base = {"family": case.family, "case": case.text(), "degeneracy": float(case.degeneracy)}
     signals, timed_out = _signals(obs)
     what = _what(case)
     if timed_out is not None:
         seconds = as_float(obs.get("deadline"))
-        return [
-            CheckResult(
-                name=name,
-                status="fail",
-                message=f"The {timed_out} did not return within {seconds:g} s: {what}, and "
-                f"the solver kept going. {_FIX}.",
-                hint="no iteration cap",
-                expected="an error, a warning or a non-finite value within the deadline",
-                got=f"still running after {seconds:g} s",
-                diagnosis=("timeout",),
-                **base,
-            )
-        ]
+        said = f"The {timed_out} did not return within {seconds:g} s"
+        got = f"still running after {seconds:g} s"
+        return [_kept_going(case, said, got, "no iteration cap", ("timeout",))]
     if signals:
         return [
             CheckResult(
