@@ -80,7 +80,8 @@ def map_alternatives(point: formulas.MapPoint, got: Matrix | None = None) -> dic
 
     Only alternatives a mistake can produce *here*: ``transposed`` and
     ``diagonal_only`` need ``m >= 2`` and an ``f_x`` that is not symmetric
-    (resp. not diagonal); ``swapped_partials`` needs ``m == k``.
+    (resp. not diagonal); ``inverse_sign``, ``(I + f_x)^-1 f_a``, an ``f_x != 0``;
+    ``swapped_partials`` needs ``m == k``.
     ``truncated_inverse`` is the Neumann sum (``neumann_sums``) nearest ``got``
     (the first, ``I + f_x``, when ``got`` is not given).
     """
@@ -93,6 +94,12 @@ def map_alternatives(point: formulas.MapPoint, got: Matrix | None = None) -> dic
     out["truncated_inverse"] = (
         nearest_neumann_sum(point, got)[1] if got is not None else neumann_sums(point, 1)[0]
     )
+    if any(v != 0 for row in fx for v in row):
+        plus = _solve(
+            [[(1.0 if i == j else 0.0) + fx[i][j] for j in range(m)] for i in range(m)], fa
+        )
+        if plus is not None:
+            out["inverse_sign"] = plus
     symmetric = all(
         abs(fx[i][j] - fx[j][i]) <= 1e-12 * (1 + abs(fx[i][j])) for i in range(m) for j in range(m)
     )

@@ -248,6 +248,7 @@ _AGREES = {
     "sign": "opposite sign",
     "missing_inverse": "forgot",
     "transposed": "transposed",
+    "inverse_sign": "sign inside the inverse",
     "at_start": ("evaluated at the start", "Jacobian at x0"),
     "swapped_partials": "inverted ratio",
     "ignores_upstream": "ignores grad_output",

@@ -21,6 +21,8 @@ CODES: dict[str, str] = {
     "sign": "the gradient has the opposite sign: dy/dx = -F_x / F_y, dx/da = +(I - f_x)^-1 f_a",
     "missing_inverse": "the gradient is f_a alone: (I - f_x)^-1 is missing",
     "truncated_inverse": "(I - f_x)^-1 is replaced by a truncated Neumann sum I + f_x + ...",
+    "inverse_sign": "the sign inside the inverse is wrong: (I + f_x)^-1 f_a instead of "
+    "(I - f_x)^-1 f_a (the adjoint solves u = v - f_x^T u, not u = v + f_x^T u)",
     "transposed": "the adjoint solves (I - f_x) u = v instead of (I - f_x)^T u = v",
     "diagonal_only": "only the diagonal of f_x is used",
     "at_start": "the derivatives are taken at the start (x0 or y0), not at the solution",
@@ -57,7 +59,10 @@ CODES: dict[str, str] = {
 EVIDENCE: dict[str, str] = {
     "sign": "closed form: the gradient equals minus the right one at the returned point",
     "missing_inverse": "closed form: it equals f_a (maps) or -F_x (curves) at the returned point",
-    "truncated_inverse": "closed form: it equals (I + f_x) f_a",
+    "truncated_inverse": "closed form: it equals a Neumann sum f_a + f_x f_a + ... + f_x^K f_a "
+    "(K < 60); beyond K = 1 the tol/100 call tells it from inexact_backward",
+    "inverse_sign": "closed form: it equals (I + f_x)^-1 f_a at the returned point; offered "
+    "only where f_x != 0",
     "transposed": "closed form: it equals (I - f_x^T)^-1 f_a; offered only for m >= 2 and a "
     "non-symmetric f_x",
     "diagonal_only": "closed form: it equals (I - diag f_x)^-1 f_a; offered only for m >= 2 "

@@ -42,6 +42,7 @@ MISTAKES = {
     WRONG / "unrolled.py": {"unrolled"},
     WRONG / "truncated_neumann.py": {"truncated_inverse"},
     WRONG / "diagonal_only.py": {"diagonal_only"},
+    WRONG / "inverse_sign.py": {"inverse_sign"},
     WRONG / "detached_result.py": {"no_gradient"},
     WRONG / "detached_root.py": {"no_gradient"},
     EXAMPLES / "sign_error.py": {"sign"},

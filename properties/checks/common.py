@@ -46,6 +46,8 @@ HINTS = {
     "inverted": "inverted ratio: you return -F_y / F_x; dy/dx = -F_x / F_y",
     "missing_inverse": "forgot (I - f_x)^-1: your gradient equals f_a alone; solve "
     "(I - f_x)^T u = v, then return u^T f_a",
+    "inverse_sign": "sign inside the inverse: your gradient is (I + f_x)^-1 f_a; the adjoint is "
+    "u = v + f_x^T u, i.e. solve (I - f_x)^T u = v",
     "transposed": "transposed Jacobian: you solve (I - f_x) u = v; the vector-Jacobian "
     "product needs (I - f_x)^T u = v (right only for symmetric f_x)",
     "x0": "Jacobian at x0: evaluate f_x and f_a at the fixed point x*, not at the start x0",

@@ -185,6 +185,7 @@ def _map_formula(
 _HINT_OF = {
     "sign": "sign",
     "missing_inverse": "missing_inverse",
+    "inverse_sign": "inverse_sign",
     "transposed": "transposed",
     "at_start": "x0",
     "ignores_upstream": "grad_output",
