@@ -105,19 +105,32 @@ def _scales(wire: Json) -> list[float]:
     return [float(s) for s in wire.get("scales") or _wire.LOSS_SCALES]
 
 
-def _theta(dtype: torch.dtype) -> torch.Tensor:
-    """A parameter that reaches the problem only through a closure: 0, so the solution
-    is the case's own, and requiring grad, as a layer's weight does."""
-    return torch.zeros((), dtype=dtype, requires_grad=True)
+class _Layer(torch.nn.Module):
+    """A layer's parameters, reaching the problem only through a closure, as a module's
+    weights do: ``theta`` (0-d, added) and ``phi`` (the state's shape, multiplying it),
+    both 0, so the solution is the case's own; ``layer(z) = theta + phi * z``."""
+
+    def __init__(self, like: torch.Tensor) -> None:
+        super().__init__()
+        self.theta = torch.nn.Parameter(torch.zeros((), dtype=like.dtype))
+        self.phi = torch.nn.Parameter(torch.zeros_like(like))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.theta + self.phi * z
 
 
-def _closure_grad(out: torch.Tensor, theta: torch.Tensor, weight: torch.Tensor) -> Json:
-    """``{graph, grad}``: whether ``out`` has a graph, and ``weight^T d out / d theta``
-    (None where autograd finds no path from ``out`` to ``theta``)."""
+def _closure_grad(out: torch.Tensor, layer: _Layer, weight: torch.Tensor) -> Json:
+    """``{graph, grad, phi}``: whether ``out`` has a graph, and ``weight^T d out / d p``
+    for ``p = theta`` (a number) and ``p = phi`` (a list); None where autograd finds no
+    path from ``out`` to that parameter."""
     if not out.requires_grad:
-        return {"graph": False, "grad": None}
-    (g,) = torch.autograd.grad(out, theta, weight, allow_unused=True)
-    return {"graph": True, "grad": None if g is None else number(g)}
+        return {"graph": False, "grad": None, "phi": None}
+    g_theta, g_phi = torch.autograd.grad(out, (layer.theta, layer.phi), weight, allow_unused=True)
+    return {
+        "graph": True,
+        "grad": None if g_theta is None else number(g_theta),
+        "phi": None if g_phi is None else numbers(g_phi),
+    }
 
 
 # ----------------------------------------------------------------------- curves
@@ -148,14 +161,13 @@ def observe_curve(wire: Json, solve: Callable[..., Any], F: Callable[..., Any]) 
             grads.append(number(gradient(y, xt, torch.full_like(y, s))))
         out["loss_scale"] = {"scales": scales, "grads": grads}
     with stage(run, "closure_gradient", seconds):
-        theta = _theta(dtype)
-        xt = point(x)
+        layer, xt = _Layer(torch.tensor(y0, dtype=dtype)), point(x)
         y = as_tensor(
-            solve(lambda x_, y_: F(x_, y_) + theta, xt, torch.tensor(y0, dtype=dtype)),
+            solve(lambda x_, y_: F(x_, y_) + layer(y_), xt, torch.tensor(y0, dtype=dtype)),
             "solve(F, x, y0)",
         )
         w = float(wire.get("weight", 1.0))
-        out["closure_gradient"] = {**_closure_grad(y, theta, torch.full_like(y, w)), "weight": w}
+        out["closure_gradient"] = {**_closure_grad(y, layer, torch.full_like(y, w)), "weight": w}
     if "forward_mode" in claims:
         with stage(run, "forward_ad", seconds), forward_ad.dual_level():
             dual = forward_ad.make_dual(point(x, False), torch.tensor(1.0, dtype=dtype))
@@ -253,15 +265,16 @@ def observe_map(
             vjps.append(numbers(gradient(x, a, shaped([s * t for t in v], x))))
         out["loss_scale"] = {"scales": scales, "vjps": vjps}
     with stage(run, "closure_gradient", seconds):
-        theta, base = _theta(dtype), new_f()
+        base = new_f()
         a, x0 = inputs(dtype)
+        layer = _Layer(x0)
 
         def shifted(a_: Any) -> Callable[[torch.Tensor], torch.Tensor]:
             step = base(a_)
-            return lambda x_: step(x_) + theta
+            return lambda x_: step(x_) + layer(x_)
 
         x = as_tensor(fixed_point(shifted, a, x0, distance, tol), "fixed_point(...)")
-        out["closure_gradient"] = _closure_grad(x, theta, shaped(v, x))
+        out["closure_gradient"] = _closure_grad(x, layer, shaped(v, x))
     if "forward_mode" in claims:
         with stage(run, "forward_ad", seconds), forward_ad.dual_level():
             a, _ = inputs(dtype)

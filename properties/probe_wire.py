@@ -87,8 +87,9 @@ CONFORMANCE: dict[str, dict[str, str]] = {
         "singles": "{x, y, grad}: one call and one backward per batch point",
         "func_jacrev": "torch.func.jacrev of the batch (n x n)",
         "func_vmap": "{y, grad}: torch.func.vmap of the call and of its grad",
-        "closure_gradient": "{graph, grad, weight}: F + theta with theta = 0 a closure "
-        "tensor requiring grad; grad: w dy/dtheta (None: autograd found no path)",
+        "closure_gradient": "{graph, grad, phi, weight}: F + theta + phi * y, theta and phi "
+        "= 0 the parameters of a module reaching F through a closure; grad: w dy/dtheta, "
+        "phi: w dy/dphi (None: autograd found no path)",
         "warnings": "up to 10 {stage, category, message}",
     },
     "map": {
@@ -101,8 +102,9 @@ CONFORMANCE: dict[str, dict[str, str]] = {
         "func_grad": "torch.func.grad of v^T x*",
         "func_vjp": "torch.func.vjp's pullback of v",
         "func_jacrev": "torch.func.jacrev: dx/da (m x k)",
-        "closure_gradient": "{graph, grad}: f(a)(x) + theta with theta = 0 a closure "
-        "tensor requiring grad; grad: v^T dx*/dtheta (None: autograd found no path)",
+        "closure_gradient": "{graph, grad, phi}: f(a)(x) + theta + phi * x, theta and phi "
+        "= 0 the parameters of a module reaching f through a closure; grad: v^T dx*/dtheta, "
+        "phi: v^T dx*/dphi (m floats; None: autograd found no path)",
         "warnings": "up to 10 {stage, category, message}",
     },
 }

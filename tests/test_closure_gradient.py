@@ -143,3 +143,104 @@ def test_a_phantom_gradient_layer_is_told_missing_inverse(coupled, tmp_path) -> 
     assert result.status == "fail"
     assert result.diagnosis == ("missing_inverse",)
     assert "one-step gradient" in result.message
+
+
+#: A fixed_point that finds the tensors f reaches through closures (the leaves of
+#: f's graph) and differentiates with respect to them too; KEEP picks which.
+PARAMS = """
+import torch
+
+KEEP = {keep}
+
+
+def _leaves(out):
+    seen, found, stack = set(), [], [out.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if hasattr(fn, "variable"):
+            found.append(fn.variable)
+        stack.extend(n for n, _ in fn.next_functions)
+    return found
+
+
+class _FixedPoint(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, x, f, *params):
+        ctx.f, ctx.params = f, params
+        ctx.save_for_backward(a, x)
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        a, x = ctx.saved_tensors
+        with torch.enable_grad():
+            a, x = a.detach().requires_grad_(), x.detach().requires_grad_()
+            fx = ctx.f(a)(x)
+            J = torch.autograd.functional.jacobian(lambda x_: ctx.f(a)(x_), x).reshape(
+                x.numel(), x.numel()
+            )
+            u = torch.linalg.solve(torch.eye(x.numel(), dtype=x.dtype) - J.T, g.reshape(-1))
+            params = [p for p in _leaves(fx) if p is not a and p is not x]
+            grads = torch.autograd.grad(fx, [a, *params], u.reshape(fx.shape), allow_unused=True)
+        by_id = {{id(p): d for p, d in zip(params, grads[1:])}}
+        return (grads[0], None, None, *[by_id.get(id(p)) if KEEP(p) else None for p in ctx.params])
+
+
+def fixed_point(f, a, x0, distance, tol):
+    with torch.no_grad():
+        x_prev, x = x0, f(a)(x0)
+        while distance(x, x_prev) > tol:
+            x_prev, x = x, f(a)(x)
+    with torch.enable_grad():
+        probe = f(a.detach())(x.detach())
+    params = _leaves(probe) if probe.grad_fn is not None else []
+    return _FixedPoint.apply(a, x, f, *params)
+"""
+
+
+def _params_layer(tmp_path, keep: str):
+    path = tmp_path / "params.py"
+    path.write_text(PARAMS.format(keep=keep))
+    return load_target(path, None).candidate("map")
+
+
+def test_a_layer_that_differentiates_every_closure_parameter_passes(coupled, tmp_path) -> None:
+    # An independent value for both closed forms: sum(u) for theta, u * x* for phi.
+    result = _closure(coupled, _params_layer(tmp_path, "lambda p: True"))
+    assert result.status == "pass", result
+    assert "theta" in result.message
+    assert "phi" in result.message
+    assert result.error < 1e-9
+
+
+def test_a_layer_that_drops_the_vector_parameter_is_told_which(coupled, tmp_path) -> None:
+    # Only 0-d parameters kept: theta gets its gradient, phi (shape (2,)) None.
+    result = _closure(coupled, _params_layer(tmp_path, "lambda p: p.dim() == 0"))
+    assert result.status == "fail"
+    assert result.diagnosis == ("no_gradient",)
+    assert result.message.startswith("phi's gradient came back None")
+    assert "while theta's gradient did not" in result.message
+
+
+def test_a_curve_solver_differentiated_through_newton_passes(tmp_path) -> None:
+    # Autograd through every Newton step: an independent value for -w / F_y and -w y / F_y.
+    path = tmp_path / "unrolled_newton.py"
+    path.write_text(
+        "import torch\n\n"
+        "def implicit(F, x, y0):\n"
+        "    y = y0.clone()\n"
+        "    for _ in range(60):\n"
+        "        with torch.enable_grad():\n"
+        "            yv = y if y.requires_grad else y.detach().requires_grad_()\n"
+        "            Fv = F(x, yv)\n"
+        "            (F_y,) = torch.autograd.grad(Fv.sum(), yv, create_graph=True)\n"
+        "        y = yv - Fv / F_y\n"
+        "    return y\n"
+    )
+    case = oracle.curve_case(curves.circle(), "0.5", 0.8)
+    result = _closure(case, load_target(path, None).candidate("curve"))
+    assert result.status == "pass", result
+    assert result.error < 1e-9
