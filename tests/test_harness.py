@@ -52,3 +52,17 @@ def test_a_test_that_never_failed_is_never_stopped() -> None:
     for _ in range(2 * harness.SHRINK_EXAMPLES):
         harness.shrink_budget(node, ["root"])
         harness.record(node, case, [_result(case, "pass")])
+
+
+def test_shrinking_also_stops_after_its_time_budget(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(harness.time, "monotonic", lambda: clock[0])
+    node = _Node()
+    case = oracle.curve_case(curves.circle(), "0.5", 0.9)
+    harness.shrink_budget(node, ["root"])
+    harness.record(node, case, [_result(case, "fail", ("sign",))], fails=True)
+    harness.shrink_budget(node, ["root"])  # one example in: within both budgets
+    harness.record(node, case, [_result(case, "pass")])
+    clock[0] += harness.SHRINK_SECONDS
+    with pytest.raises(harness.Stop, match=r"after 1 examples in 20 s"):
+        harness.shrink_budget(node, ["root"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,9 +22,13 @@ _FAILED = pytest.StashKey[bool]()
 _SHRINKS = pytest.StashKey[int]()
 _SIMPLEST = pytest.StashKey[tuple["Case", list[CheckResult]]]()
 _NAMES = pytest.StashKey[tuple[str, ...]]()
+_FIRST_FAILURE_AT = pytest.StashKey[float]()
 #: Examples a test may shrink for after its first failure (each builds a case and
 #: calls the target: torchopt's adapter spent 80 s shrinking one test).
 SHRINK_EXAMPLES = 40
+#: ... and seconds (monotonic clock): an example costs what the target's calls cost,
+#: and HIPS autograd bridged into torch spent 190 s on 40 examples of one test.
+SHRINK_SECONDS = 20.0
 
 Case = CurveCase | MapCase
 
@@ -73,6 +78,7 @@ def record(node: pytest.Item, case: Case, results: list[CheckResult], fails: boo
     if node.stash.get(_FAILED, False):
         node.stash[_SHRINKS] = node.stash.get(_SHRINKS, 0) + 1
     if fails:
+        node.stash.setdefault(_FIRST_FAILURE_AT, time.monotonic())
         _keep_simplest(node, case, results)
     node.stash[_LAST] = (case, results)
     node.stash[_FAILED] = node.stash.get(_FAILED, False) or fails
@@ -103,7 +109,8 @@ def _keep_simplest(node: pytest.Item, case: Case, results: list[CheckResult]) ->
 
 
 def shrink_budget(node: pytest.Item, names: Iterable[str]) -> None:
-    """Stop shrinking after ``SHRINK_EXAMPLES`` examples since the first failure.
+    """Stop shrinking after ``SHRINK_EXAMPLES`` examples or ``SHRINK_SECONDS`` since
+    the first failure, whichever comes first.
 
     Raises:
         Stop: the test fails on the simplest failing example seen with the first
@@ -111,13 +118,17 @@ def shrink_budget(node: pytest.Item, names: Iterable[str]) -> None:
             may exist.
     """
     node.stash[_NAMES] = tuple(names)
-    if node.stash.get(_SHRINKS, 0) < SHRINK_EXAMPLES or _SIMPLEST not in node.stash:
+    if _SIMPLEST not in node.stash:
+        return
+    examples = node.stash.get(_SHRINKS, 0)
+    seconds = time.monotonic() - node.stash.get(_FIRST_FAILURE_AT, time.monotonic())
+    if examples < SHRINK_EXAMPLES and seconds < SHRINK_SECONDS:
         return
     case, results = node.stash[_SIMPLEST]
     _attach(node, case, results)
     raise Stop(
         f"{explain(case, failing(results, names))}\n(Shrinking stopped after "
-        f"{SHRINK_EXAMPLES} examples: a smaller failing case may exist.)"
+        f"{examples} examples in {seconds:.0f} s: a smaller failing case may exist.)"
     )
 
 
