@@ -22,7 +22,11 @@ from __future__ import annotations
 from properties.strategies._bounds import CURVE_FAMILIES, DTYPES, MAP_FAMILIES
 from properties.strategies._cases import curve_cases, degenerate_curve_cases, user_curve_cases
 from properties.strategies._curves import circles, curves, ellipses, polynomials
-from properties.strategies._hazards import hazard_map_cases
+from properties.strategies._hazards import (
+    hazard_map_cases,
+    non_contracting_map_cases,
+    singular_map_cases,
+)
 from properties.strategies._maps import map_cases
 from properties.strategies._vectors import vector_root_cases
 
@@ -36,6 +40,8 @@ __all__ = [
     "degenerate_curve_cases",
     "ellipses",
     "hazard_map_cases",
+    "non_contracting_map_cases",
+    "singular_map_cases",
     "map_cases",
     "polynomials",
     "user_curve_cases",

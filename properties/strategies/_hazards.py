@@ -11,7 +11,7 @@ from properties import hazard_maps
 from properties.records import MapCase
 from properties.strategies._bounds import dyadic
 
-__all__ = ["hazard_map_cases"]
+__all__ = ["hazard_map_cases", "non_contracting_map_cases", "singular_map_cases"]
 
 
 def hazard_map_cases() -> st.SearchStrategy[MapCase]:
@@ -22,7 +22,17 @@ def hazard_map_cases() -> st.SearchStrategy[MapCase]:
     non-contracting family, ``c = -5/4`` (oscillating), ``a = 0`` and ``x0`` near
     the fixed point.
     """
-    return st.one_of(_non_contracting(), _singular())
+    return st.one_of(non_contracting_map_cases(), singular_map_cases())
+
+
+def non_contracting_map_cases() -> st.SearchStrategy[MapCase]:
+    """``c x + a`` with ``|c|`` in [5/4, 4], both signs: no convergent iteration."""
+    return _non_contracting()
+
+
+def singular_map_cases() -> st.SearchStrategy[MapCase]:
+    """``x - (x - b)**2 + a`` at ``a = 0``: ``I - f_x`` is singular at the fixed point."""
+    return _singular()
 
 
 @st.composite
