@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
@@ -354,3 +355,59 @@ def test_checks_read_only_the_keys_of_the_wire_schema() -> None:
                 read.add(key.value)
     assert len(read) > 30
     assert read <= known, sorted(read - known)
+
+
+#: A root layer right one point at a time whose backward sums grad_output over the
+#: batch (the gradient of sum(w * y) at x_i comes back sum(w) dy_i/dx_i): a batching bug.
+_SUMS_GRAD_OUTPUT = """
+import torch
+
+
+class Implicit(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y0, F):
+        y = y0.detach().clone()
+        for _ in range(60):
+            with torch.enable_grad():
+                yv = y.requires_grad_()
+                (F_y,) = torch.autograd.grad(F(x, yv).sum(), yv)
+            y = (y - F(x, y) / F_y).detach()
+        ctx.F = F
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        with torch.enable_grad():
+            xv, yv = x.detach().requires_grad_(), y.detach().requires_grad_()
+            F_x, F_y = torch.autograd.grad(ctx.F(xv, yv).sum(), (xv, yv))
+        return g.sum() * (-F_x / F_y), None, None
+"""
+
+
+def test_the_batch_item_judges_batching_not_the_formula(tmp_path) -> None:
+    from properties import probe
+    from properties.candidates import load_target
+
+    case = oracle.curve_case(CIRCLE, "0.5", 0.8, position=0.3)
+    wrong_sign = load_target(Path(__file__).parent / "wrong" / "sign_error.py", None).candidate(
+        "curve"
+    )
+    path = tmp_path / "sums.py"
+    path.write_text(_SUMS_GRAD_OUTPUT)
+    sums = load_target(path, None).candidate("curve")
+    statuses = {}
+    for name, candidate in (("sign", wrong_sign), ("sums", sums)):
+        results = checks.judge(case, probe.observe(checks.wire_for(case), candidate))
+        statuses[name] = {r.name: r for r in results}
+    # A sign error is wrong in a batch and alone alike: the gradient items fail, batch
+    # and float32 (which agrees with its float64) do not.
+    assert statuses["sign"]["dy_dx_formula"].status == "fail"
+    assert statuses["sign"]["batch"].status == "pass"
+    assert statuses["sign"]["float32"].status == "pass"
+    assert "your own float64 answer" in statuses["sign"]["float32"].message
+    # Summing grad_output over the batch is right alone and wrong in a batch.
+    assert statuses["sums"]["dy_dx_formula"].status == "pass"
+    assert statuses["sums"]["batch"].status == "fail"
+    assert "times the gradient of one call alone" in statuses["sums"]["batch"].message

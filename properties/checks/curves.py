@@ -22,12 +22,12 @@ from properties.checks.common import (
     close,
     eps,
     error_text,
-    fmt_pair,
     gradcheck,
     no_mutation,
     shape_dtype,
     zero_start_grad,
 )
+from properties.checks.consistency import curve_batch, curve_float32
 from properties.checks.degenerate import degenerate_behaviour
 from properties.records import CheckResult, CurveCase
 
@@ -106,9 +106,9 @@ def judge_curve(case: CurveCase, obs: Observation) -> list[CheckResult]:
     _curve_upstream(j, obs, dy_dx, at_y, rtol)
     _curve_d2(j, obs, at_y, rtol)
     gradcheck(j, obs, dy_dx, root_failed=j.failed("root"))
-    _curve_batch(j, obs, case, rtol)
+    curve_batch(j, obs, case, rtol)
     if "float32" in obs or "float32_error" in obs:
-        _curve_float32(j, obs, case)
+        curve_float32(j, obs, case)
     no_mutation(j, obs, ("x", "y0"))
     zero_start_grad(j, obs, "y0_grad", "y0")
     return j.results
@@ -256,109 +256,3 @@ def _curve_d2(
         "The second derivative differs from the closed form at your y: the backward is "
         "not differentiable the right way (it must differentiate -F_x / F_y through y too).",
     )
-
-
-def _curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, float]) -> None:
-    if "batch_error" in obs:
-        j.add(
-            "batch",
-            "error",
-            f"solve(F, x, y0) on a batch of 3 points raised {error_text(obs['batch_error'])}. "
-            "x and y0 may be batched (shape (n,)): solve the problems independently.",
-        )
-        return
-    batch = obs.get("batch")
-    if not batch:
-        return
-    n = len(batch["x"])
-    if batch.get("shape") != [n]:
-        j.add(
-            "batch",
-            "fail",
-            f"For x of shape ({n},) the result has shape {batch.get('shape')}; it must have "
-            f"the shape of x.",
-        )
-        return
-    worst, problems, apart, hint = 0.0, [], [], ""
-    got_all, want_all = [], []
-    for i in range(n):
-        x_i, w_i = batch["x"][i], batch["weights"][i]
-        y_b, y_s = as_float(batch["y"][i]), as_float(batch["single_y"][i])
-        g_b = as_float(batch["grad"][i])
-        if not math.isfinite(y_b):
-            problems.append(f"y[{i}] is {y_b}")
-            continue
-        at = formulas.curve_point(case.curve.source, x_i, y_b)
-        g_tol = rtol["formula"] * min(at.condition, 1e8) * (1 + abs(w_i * at.dy_dx)) * 10
-        err_g = abs(g_b - w_i * at.dy_dx) if math.isfinite(g_b) else math.inf
-        got_all.append(g_b)
-        want_all.append(w_i * at.dy_dx)
-        if err_g > g_tol:
-            if w_i != 1.0 and close(g_b, at.dy_dx, g_tol):
-                hint = HINTS["grad_output"]
-            got, want = fmt_pair(g_b, w_i * at.dy_dx)
-            problems.append(f"the gradient of sum(w * y) w.r.t. x[{i}] is {got}, expected {want}")
-        worst = max(worst, err_g / g_tol)
-        if math.isfinite(y_s) and abs(at.F_y) > 0:
-            r_b, r_s = as_float(batch["residual"][i]), as_float(batch["single_residual"][i])
-            y_tol = rtol["root"] * case.condition * (1 + abs(y_s)) + 2 * (r_b + r_s) / abs(at.F_y)
-            if abs(y_b - y_s) > y_tol:
-                apart.append(
-                    f"y[{i}] = {y_b:.10g} in the batch but {y_s:.10g} alone "
-                    f"(differs by {abs(y_b - y_s):.2g})"
-                )
-    if problems or apart:
-        # A batch and one-by-one calls may agree and both be wrong: two findings.
-        apart_text = f"The batched call disagrees with one-by-one calls: {'; '.join(apart[:3])}."
-        grad_text = f"In a batch with weights w, {'; '.join(problems[:3])}."
-        words = [apart_text, "Solve the problems of a batch independently."] if apart else []
-        words += (
-            [grad_text, "Scale each by its own grad_output." if hint else ""] if problems else []
-        )
-        j.add(
-            "batch",
-            "fail",
-            " ".join(w for w in words if w),
-            error=worst,  # in units of each point's tolerance
-            tol=1.0,
-            hint=hint,
-            got=got_all if problems else "",
-            expected=want_all if problems else "",
-        )
-    else:
-        j.add("batch", "pass", f"A batch of {n} agrees with one-by-one calls.")
-
-
-def _curve_float32(j: Judge, obs: Observation, case: CurveCase) -> None:
-    if "float32_error" in obs:
-        j.add(
-            "float32",
-            "error",
-            f"solve in float32 raised {error_text(obs['float32_error'])}.",
-        )
-        return
-    f32 = obs["float32"]
-    rtol = RTOL["float32"]
-    y_true = as_float(case.y_true)
-    y = as_float(f32.get("y"))
-    problems = []
-    if f32.get("y_dtype") != "float32":
-        problems.append(f"returned dtype {f32.get('y_dtype')} for float32 inputs")
-    root_tol = rtol["root"] * case.condition * (1 + abs(y_true))
-    if not close(y, y_true, root_tol):
-        problems.append(f"y = {y:.8g} is off the root {y_true:.8g} by more than {root_tol:.2g}")
-    elif math.isfinite(y):
-        at = formulas.curve_point(case.curve.source, case.x, y)
-        g = as_float(f32.get("dy_dx"))
-        g_tol = rtol["formula"] * min(at.condition, 1e8) * (1 + abs(at.dy_dx))
-        if not close(g, at.dy_dx, g_tol):
-            problems.append(f"dy/dx = {g:.8g}, expected {at.dy_dx:.8g} (tol {g_tol:.2g})")
-    if problems:
-        j.add(
-            "float32",
-            "fail",
-            "In float32: " + "; ".join(problems) + ".",
-            hint="keep the input dtype and use dtype-aware tolerances (torch.finfo(dtype).eps)",
-        )
-    else:
-        j.add("float32", "pass", "float32 root and gradient are within float32 tolerances.")
