@@ -113,6 +113,33 @@ def test_rubric_scores_fraction_and_all() -> None:
     assert rubric.score(_rubric(scoring="all"), results)[0].score == 0
 
 
+def test_same_cause_is_claimed_only_for_identified_causes() -> None:
+    two = rubric.parse(
+        {
+            "rubric": {"assignment": "fixed_point"},
+            "items": {
+                "first": {"points": 10, "checks": ["x_star"]},
+                "second": {"points": 10, "checks": ["dx_da_formula"]},
+            },
+        }
+    )
+
+    def failing(name: str, *codes: str) -> CheckResult:
+        return dataclasses.replace(_check(name, "fail"), diagnosis=codes)
+
+    def second(*codes: str) -> rubric.ItemScore:
+        results = [
+            CaseResult(CASE, (failing("x_star", "timeout", "unknown"),)),
+            CaseResult(CASE, (failing("dx_da_formula", *codes),)),
+        ]
+        return rubric.score(two, results)[1]
+
+    assert second("timeout").same_as == "first"
+    # "unknown" on both sides is no evidence of one cause: never "same cause as".
+    assert second("timeout", "unknown").same_as == ""
+    assert second("unknown").same_as == ""
+
+
 def test_rubric_shows_a_case_it_ran_before_one_it_did_not_try() -> None:
     """After too many timeouts the rest are "not run": the smallest failure shown
     is still one the code ran (here a timeout on a longer case)."""

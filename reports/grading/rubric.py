@@ -266,7 +266,8 @@ def score(rubric: Rubric, results: Sequence[CaseResult]) -> list[ItemScore]:
     scores = [score_item(item, item.scoring or rubric.scoring, results) for item in rubric.items]
     out: list[ItemScore] = []
     for s in scores:
-        causes = set(s.diagnosis) - {"unknown"}
+        # A failure whose cause was not identified is never "the same cause" as anything.
+        causes = set(s.diagnosis) if "unknown" not in s.diagnosis else set()
         earlier = next(
             (
                 e
