@@ -115,17 +115,21 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
         y = floats([obs.get("y")])[0]
         got = floats([obs.get("dy_dx")])[0]
         codes: tuple[str, ...] = ()
+        evidence = ""
         if math.isfinite(y) and result.status == "fail":
             point = formulas.curve_point(case.curve.source, case.x, y)
             alternatives = {k: [[v]] for k, v in curve_alternatives(point).items()}
             start = formulas.curve_point(case.curve.source, case.x, case.y0)
             alternatives["at_start"] = [[start.dy_dx]]
             codes = match([[got]], [[point.dy_dx]], alternatives, finite(result.tol))
+            if math.isinf(got) and point.F_x == 0 and point.F_y != 0:
+                codes = ("swapped_partials",)  # -F_y / F_x with F_x = 0: infinite
+                evidence = f"F_x = 0 at your y (F_y = {point.F_y:.6g}), so -F_y / F_x is {got}"
         off_root = result.status == "error" and "dy_dx_error" not in obs
         if off_root and "root" in out and out["root"].codes:
             out["dy_dx_formula"] = out["root"]  # no formula at a y that is not the root
         else:
-            out["dy_dx_formula"] = Finding(codes, "" if codes else unknown(result))
+            out["dy_dx_formula"] = Finding(codes, evidence if codes else unknown(result))
     gradient = true_gradient(out, failing, "dy_dx", "root")
     if "upstream" in failing:
         if failing["upstream"].hint.startswith("ignores grad_output"):

@@ -419,3 +419,46 @@ def _contracting_map_case():
             if 0.5 <= abs(point.f_x[0][0]) < 0.95 and abs(point.f_a[0][0]) > 0.1:
                 return case
     raise AssertionError("no contracting scalar map in the frozen set")
+
+
+_RECIPROCAL = """
+import torch
+
+
+class Implicit(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y0, F):
+        y = y0.detach().clone()
+        for _ in range(60):
+            with torch.enable_grad():
+                yv = y.requires_grad_()
+                (F_y,) = torch.autograd.grad(F(x, yv).sum(), yv)
+            y = (y - F(x, y) / F_y).detach()
+        ctx.F = F
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        with torch.enable_grad():
+            xv, yv = x.detach().requires_grad_(), y.detach().requires_grad_()
+            F_x, F_y = torch.autograd.grad(ctx.F(xv, yv).sum(), (xv, yv))
+        return -g * F_y / F_x, None, None  # WRONG: the reciprocal ratio
+"""
+
+
+def test_an_infinite_gradient_where_F_x_is_zero_is_the_swapped_ratio(tmp_path) -> None:
+    # -F_y / F_x with F_x = 0 is -inf: that matches the swapped formula exactly, and the
+    # knock-on items (upstream: w times it; batch: as alone) are not told other causes.
+    path = tmp_path / "reciprocal.py"
+    path.write_text(_RECIPROCAL)
+    case = oracle.curve_case(curves.user_curve("x**2 + y"), "0", 0.05)
+    results = {r.name: r for r in checks.run(case, load_target(path, None).candidate("curve"))}
+    formula = results["dy_dx_formula"]
+    assert formula.status == "fail"
+    assert formula.diagnosis == ("swapped_partials",)
+    assert formula.hint.startswith("inverted ratio")
+    assert "F_x = 0 at your y" in formula.message
+    for name in ("upstream", "batch", "float32"):
+        assert results[name].status == "pass", results[name]

@@ -141,7 +141,9 @@ def _curve_formula(
             hint = HINTS["sign"]
         elif close(dy_dx, at_y0.dy_dx, max(tol, 1e-9 * abs(at_y0.dy_dx))):
             hint = HINTS["y0"]
-        elif at_y.F_x != 0 and close(dy_dx, -at_y.F_y / at_y.F_x, tol):
+        elif (at_y.F_x != 0 and close(dy_dx, -at_y.F_y / at_y.F_x, tol)) or (
+            at_y.F_x == 0 and math.isinf(dy_dx)  # -F_y / F_x with F_x = 0 (F_y != 0 here)
+        ):
             hint = HINTS["inverted"]
     j.compare(
         "dy_dx_formula",
@@ -206,6 +208,15 @@ def _curve_upstream(
         )
         return
     got = as_float(obs.get("weighted_grad"))
+    if math.isinf(dy_dx) and got == w * dy_dx:
+        # w * (+-inf) is what multiplying by grad_output gives: linear, if not finite.
+        j.add(
+            "upstream",
+            "pass",
+            f"With grad_output = {w:g} the gradient is {got}, {w:g} times your dy/dx "
+            f"({dy_dx}; the gradient items judge that).",
+        )
+        return
     base = dy_dx if math.isfinite(dy_dx) else (at_y.dy_dx if at_y else math.nan)
     want = w * base
     tol = rtol["upstream"] * max(1.0, min(at_y.condition if at_y else 1.0, 1e8)) * (1 + abs(want))
