@@ -55,6 +55,7 @@ from properties.experiments import (
     unknown,
 )
 from properties.map_causes import map_findings
+from properties.precision import low_precision
 from properties.records import CheckResult, CurveCase, MapCase
 from properties.returned_point import curve_point_finding
 
@@ -93,7 +94,10 @@ def _curve_point(case: CurveCase, obs: dict[str, Any], failing: dict[str, CheckR
     """The returned y misses the root: where it lies (``returned_point``), or unknown."""
     result = failing.get("root") or failing["residual"]
     y = floats([obs.get("y")])[0]
-    found = curve_point_finding(case, y, finite(result.tol)) if math.isfinite(y) else None
+    dtype = str(obs.get("dtype", "float64"))
+    found = low_precision([y], [float(case.y_true)], dtype, "y")
+    if found is None and math.isfinite(y):
+        found = curve_point_finding(case, y, finite(result.tol))
     return found or Finding((), unknown(result))
 
 
@@ -122,6 +126,10 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             start = formulas.curve_point(case.curve.source, case.x, case.y0)
             alternatives["at_start"] = [[start.dy_dx]]
             codes = match([[got]], [[point.dy_dx]], alternatives, finite(result.tol))
+            if not codes:
+                dtype = str(obs.get("dtype", "float64"))
+                found = low_precision([got], [point.dy_dx], dtype, "dy/dx")
+                codes, evidence = (found.codes, found.evidence) if found else ((), "")
             if math.isinf(got) and point.F_x == 0 and point.F_y != 0:
                 codes = ("swapped_partials",)  # -F_y / F_x with F_x = 0: infinite
                 evidence = f"F_x = 0 at your y (F_y = {point.F_y:.6g}), so -F_y / F_x is {got}"
@@ -136,6 +144,15 @@ def _curve_findings(ctx: Context) -> dict[str, Finding]:
             out["upstream"] = Finding(("ignores_upstream",))
         elif gradient is not None and gradient.codes:
             out["upstream"] = gradient
+        else:
+            found = low_precision(
+                floats([obs.get("weighted_grad")]),
+                floats([failing["upstream"].expected]),
+                str(obs.get("dtype", "float64")),
+                "gradient",
+            )
+            if found is not None:
+                out["upstream"] = found
     if "batch" in failing and "batch" not in out and gradient is None:
         gradient_of_batch = _curve_batch_finding(case, obs)
         if gradient_of_batch is not None:

@@ -35,6 +35,8 @@ CODES: dict[str, str] = {
     "the start",
     "stationary_point": "the solver stopped where F_y = 0 and F != 0, a stationary point of "
     "F**2, not a root (minimising F**2 stops at any such point)",
+    "low_precision": "the code computes in float32 (or another lower precision) for float64 "
+    "inputs: its answer carries float32's round-off",
     "inexact_backward": "the forward is right but the adjoint solve is inexact: the error shrinks "
     "with tol, not with the residual of the returned point",
     "swapped_partials": "F_x and F_y (or f_x and f_a) are swapped",
@@ -78,6 +80,9 @@ EVIDENCE: dict[str, str] = {
     "error, and Newton's method from it converges to another solution, which is named",
     "stationary_point": "measured: F_y vanishes within a Newton step of F_y from the returned "
     "point, far nearer than the root, and F != 0 there",
+    "low_precision": "measured: every returned number is exactly a float32 number with many "
+    "significant bits (by chance: odds of 2**-29 each), within float32's round-off of the "
+    "expected value",
     "inexact_backward": "experiment: with tol/100 the gradient error at the returned point "
     "shrinks (the adjoint solve stops early)",
     "swapped_partials": "closed form: it equals -F_y / F_x (curves) or (I - f_a)^-1 f_x "

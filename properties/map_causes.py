@@ -28,6 +28,7 @@ from properties.experiments import (
     upstream_error,
     x_error,
 )
+from properties.precision import low_precision
 from properties.records import MapCase
 from properties.returned_point import map_point_finding
 
@@ -106,6 +107,10 @@ def _map_point(ctx: Context) -> Finding:
     fixed point), else not identified."""
     case = ctx.case
     assert isinstance(case, MapCase)
+    dtype = str(ctx.obs.get("dtype", "float64"))
+    rounded = low_precision(floats(ctx.obs.get("x")), [float(v) for v in case.x_star], dtype, "x")
+    if rounded is not None:
+        return rounded
     shrank = inexact(ctx, lambda o: x_error(case, o), "inexact_forward", "x")
     if shrank is not None:
         return shrank
@@ -121,7 +126,8 @@ def _map_point(ctx: Context) -> Finding:
         return Finding(
             found.codes,
             f"{found.evidence}; with tol/100 it did not get closer: the iteration does not "
-            "stop on distance(x, x_prev) <= tol",
+            "stop on distance(x, x_prev) <= tol, or cannot get closer in the precision it "
+            "computes in",
         )
     return found or Finding((), unknown(result))
 
@@ -139,6 +145,11 @@ def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
             return _truncated(ctx, nearest_neumann_sum(point, got)[0])
         if codes:
             return Finding(codes)
+        flat = [v for row in got for v in row]
+        want = [v for row in point.dx_da for v in row]
+        rounded = low_precision(flat, want, str(ctx.obs.get("dtype", "float64")), "dx/da")
+        if rounded is not None:
+            return rounded
     if "graph_growth" in so_far:
         return so_far["graph_growth"]
     found = inexact(ctx, lambda o: map_formula_error(case, o), "inexact_backward", "dx/da")

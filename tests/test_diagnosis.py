@@ -43,6 +43,7 @@ MISTAKES = {
     WRONG / "truncated_neumann.py": {"truncated_inverse"},
     WRONG / "diagonal_only.py": {"diagonal_only"},
     WRONG / "inverse_sign.py": {"inverse_sign"},
+    WRONG / "float32_root.py": {"low_precision"},
     WRONG / "detached_result.py": {"no_gradient"},
     WRONG / "detached_root.py": {"no_gradient"},
     EXAMPLES / "sign_error.py": {"sign"},
@@ -462,3 +463,18 @@ def test_an_infinite_gradient_where_F_x_is_zero_is_the_swapped_ratio(tmp_path) -
     assert "F_x = 0 at your y" in formula.message
     for name in ("upstream", "batch", "float32"):
         assert results[name].status == "pass", results[name]
+
+
+def test_a_float32_number_is_evidence_only_with_many_significant_bits() -> None:
+    from properties.precision import float32_number, low_precision
+
+    y32 = float(torch.tensor(0.8660254037844386, dtype=torch.float32))
+    assert float32_number(y32)
+    assert not float32_number(0.8660254037844386)  # float64's own nearest value
+    assert not float32_number(0.5)  # a short dyadic: a start, an exact answer
+    assert not float32_number(2.0**-18)
+    found = low_precision([y32], [0.8660254037844386], "float64", "y")
+    assert found is not None
+    assert found.codes == ("low_precision",)
+    assert low_precision([y32], [0.8660254037844386], "float32", "y") is None
+    assert low_precision([y32], [0.9], "float64", "y") is None  # far beyond round-off

@@ -227,8 +227,8 @@ def _curve_upstream(
         got,
         want,
         tol,
-        f"With grad_output = {w:g} the gradient must be {w:g} * dy/dx: multiply by "
-        "grad_output in backward.",
+        f"With grad_output = {w:g} the gradient must be {w:g} times your own dy/dx "
+        f"({dy_dx:.10g}): the backward must be linear in grad_output.",
         hint=hint,
     )
 

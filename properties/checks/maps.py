@@ -311,8 +311,10 @@ def _map_upstream(
         + (
             "It is the gradient for v = 1: backward must multiply by grad_output."
             if ignored
-            else "The cause is not identified from this case (see loss_scale, which "
-            "varies the weight from 1e-8 to 1e8)."
+            else "It is not v^T times your own rows of dx/da: the backward is not linear in "
+            "grad_output on this case."
+            if jac is not None
+            else "The cause is not identified from this case."
         ),
         error=error,
         tol=tol,
