@@ -59,6 +59,9 @@ def _eye(m: int) -> Matrix:
 #: Neumann sums ``f_a + f_x f_a + ... + f_x^K f_a`` tried for ``truncated_inverse``:
 #: an adjoint iterated a fixed number of times (from 0 or from v) computes one.
 NEUMANN_TERMS = 60
+#: A Neumann sum beyond ``I + f_x`` matches only within this share of its distance to
+#: the sum before it (a fixed number of adjoint steps reproduces it to round-off).
+SPACING_SHARE = 0.01
 
 
 def neumann_sums(point: formulas.MapPoint, terms: int = NEUMANN_TERMS) -> list[Matrix]:
@@ -91,9 +94,16 @@ def map_alternatives(point: formulas.MapPoint, got: Matrix | None = None) -> dic
         "sign": [[-v for v in row] for row in point.dx_da],
         "missing_inverse": fa,
     }
-    out["truncated_inverse"] = (
-        nearest_neumann_sum(point, got)[1] if got is not None else neumann_sums(point, 1)[0]
-    )
+    out["truncated_inverse"] = neumann_sums(point, 1)[0]
+    if got is not None:
+        terms, nearest = nearest_neumann_sum(point, got)
+        out["truncated_inverse"] = nearest
+        if terms > 2:
+            # Long sums lie close together: a gradient merely near dx/da is near one of
+            # them.  Only a match far tighter than their spacing is evidence.
+            spacing = distance(nearest, neumann_sums(point, terms - 1)[-2])
+            if distance(got, nearest) > SPACING_SHARE * spacing:
+                del out["truncated_inverse"]
     if any(v != 0 for row in fx for v in row):
         plus = _solve(
             [[(1.0 if i == j else 0.0) + fx[i][j] for j in range(m)] for i in range(m)], fa

@@ -28,6 +28,8 @@ CODES: dict[str, str] = {
     "at_start": "the derivatives are taken at the start (x0 or y0), not at the solution",
     "unrolled": "the gradient is taken through the iterations (the graph grows with them)",
     "backward_reiterates": "backward evaluates f away from the solution (it re-runs the iteration)",
+    "finite_difference": "backward takes finite differences of f near the solution (a step h): "
+    "its derivatives are off by O(h); use autograd's f_x and f_a at x*",
     "ignores_upstream": "backward ignores grad_output (uses ones)",
     "inexact_forward": "the formula is right but the solve stops early: the returned point is "
     "a small step from the solution",
@@ -72,6 +74,9 @@ EVIDENCE: dict[str, str] = {
     "at_start": "closed form at the start x0/y0 matches, or f is evaluated at x0 in backward",
     "unrolled": "measured: the autograd graph behind the result grows when tol tightens",
     "backward_reiterates": "measured: backward evaluates f away from the returned point",
+    "finite_difference": "measured: besides x* itself, backward evaluates f only at points "
+    "a small distance h from it (at most 1% of |x*|), a finite-difference stencil; a gradient "
+    "error of the order of h is then carried to the gradient checks",
     "ignores_upstream": "measured: the gradient of w * y equals the gradient of y",
     "inexact_forward": "measured: the returned point misses the solution by what one Newton "
     "step from it accounts for; for maps, with tol/100 the error shrinks, or stays (the loop "

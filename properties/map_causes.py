@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from properties import formulas
+from properties import formulas, stencil
 from properties.alternatives import map_mistakes, nearest_neumann_sum
 from properties.experiments import (
     Context,
@@ -44,7 +44,11 @@ def map_findings(ctx: Context) -> dict[str, Finding]:
     if "backward_at_fixed_point" in failing:
         hint = failing["backward_at_fixed_point"].hint
         out["backward_at_fixed_point"] = Finding(
-            ("at_start",) if "x0" in hint.split(":")[0] else ("backward_reiterates",)
+            ("at_start",)
+            if "x0" in hint.split(":")[0]
+            else ("finite_difference",)
+            if hint.startswith("finite differences")
+            else ("backward_reiterates",)
         )
     if "x0_grad" in failing:
         # Through n iterations x0 reaches x by rho**n: a tiny gradient is the loop's.
@@ -152,6 +156,16 @@ def _map_formula_finding(ctx: Context, so_far: dict[str, Finding]) -> Finding:
             return rounded
     if "graph_growth" in so_far:
         return so_far["graph_growth"]
+    h = _stencil_step(ctx, x)
+    error = finite(result.error if result.error is not None else math.inf)
+    want = result.expected if isinstance(result.expected, list) else []
+    size = max((abs(v) for row in want for v in floats(row)), default=0.0)
+    if h is not None and 0 < error <= stencil.ORDER * h * (1 + size):
+        return Finding(
+            ("finite_difference",),
+            f"backward evaluates f a step h = {h:.3g} from x* (a finite-difference stencil), "
+            f"and the error {error:.2g} is of the order of h",
+        )
     found = inexact(ctx, lambda o: map_formula_error(case, o), "inexact_backward", "dx/da")
     return found or Finding((), unknown(result))
 
@@ -170,3 +184,14 @@ def _truncated(ctx: Context, terms: int) -> Finding:
         if ctx.tighter is not None:
             sums += ", and with tol/100 it stayed: the adjoint's steps do not follow tol"
     return Finding(("truncated_inverse",), f"it equals the Neumann sum {sums}" if sums else "")
+
+
+def _stencil_step(ctx: Context, x: list[float]) -> float | None:
+    """The step of a finite-difference backward (``stencil.step``), measured where the
+    failing ``backward_at_fixed_point`` check saw f evaluated; None without one."""
+    case, points = ctx.case, ctx.failing.get("backward_at_fixed_point")
+    assert isinstance(case, MapCase)
+    if points is None or len(x) != case.m or points.tol is None:
+        return None
+    distances = floats(ctx.obs.get("backward_distances"))
+    return stencil.step(distances, 1 + max(abs(v) for v in x), float(points.tol), case.m)

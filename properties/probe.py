@@ -302,14 +302,13 @@ def observe_map(wire: Json, fixed_point: Callable[..., Any]) -> Json:
             rec.phase = "done"
         obs["backward_time"] = time.perf_counter() - start
         x_flat = x64.reshape(-1)
+        distances = [
+            float(torch.linalg.vector_norm(torch.tensor(p, dtype=torch.float64) - x_flat))
+            for p in rec.backward_points
+        ]
         obs["backward_f_calls"] = len(rec.backward_points)
-        obs["backward_max_distance"] = max(
-            (
-                float(torch.linalg.vector_norm(torch.tensor(p, dtype=torch.float64) - x_flat))
-                for p in rec.backward_points
-            ),
-            default=0.0,
-        )
+        obs["backward_max_distance"] = max(distances, default=0.0)
+        obs["backward_distances"] = distances[:32]
 
     with run.stage("jacobian"):
         _, a, _, x = _map_call(wire, fixed_point, dtype, tol)

@@ -193,6 +193,8 @@ OBSERVATION: dict[str, dict[str, str]] = {
         "vjp": "v^T dx/da by backward",
         "backward_f_calls": "evaluations of f during that backward",
         "backward_max_distance": "farthest point f saw during backward from x",
+        "backward_distances": "the distance from x of each point f saw during backward "
+        "(the first 32)",
         "jacobian": "dx/da by m backwards (m rows of k)",
         "x0_grad": "the gradient w.r.t. the start x0",
     },

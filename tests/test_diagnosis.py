@@ -44,6 +44,7 @@ MISTAKES = {
     WRONG / "diagonal_only.py": {"diagonal_only"},
     WRONG / "inverse_sign.py": {"inverse_sign"},
     WRONG / "float32_root.py": {"low_precision"},
+    WRONG / "finite_difference.py": {"finite_difference"},
     WRONG / "detached_result.py": {"no_gradient"},
     WRONG / "detached_root.py": {"no_gradient"},
     EXAMPLES / "sign_error.py": {"sign"},

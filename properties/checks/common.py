@@ -53,6 +53,8 @@ HINTS = {
     "x0": "Jacobian at x0: evaluate f_x and f_a at the fixed point x*, not at the start x0",
     "grad_output": "ignores grad_output: multiply by the incoming gradient (vjp) instead of "
     "using ones",
+    "finite_difference": "finite differences: backward evaluates f a small step from x*; "
+    "take f_x and f_a at x* by autograd (their error is then round-off, not O(h))",
     "unrolled": "unrolled: the gradient is taken through the iterations; iterate under "
     "torch.no_grad() and attach the implicit gradient with a custom autograd.Function",
     "root": "inaccurate root: the gradient formula is right at your y, but y is not the root; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from properties import stencil
 from properties.checks.common import (
     BACKWARD_POINT_RTOL,
     GRAPH_SLACK,
@@ -80,16 +81,27 @@ def backward_points(j: Judge, obs: Observation, case: MapCase, x: list[float]) -
         return
     x0_distance = math.sqrt(sum((a - b) ** 2 for a, b in zip(case.x0, x)))
     hint = ""
+    h = stencil.step([as_float(t) for t in obs.get("backward_distances") or ()], scale, tol, case.m)
     if abs(distance - x0_distance) <= 1e-6 * (1 + x0_distance):
         hint = HINTS["x0"]
+    elif h is not None:
+        hint = HINTS["finite_difference"]
     elif calls > 3:
         hint = HINTS["unrolled"]
+    advice = (
+        "besides x*, only at points "
+        + (f"{h:.3g} to {distance:.3g}" if distance > 1.5 * h else f"a distance {h:.3g}")
+        + " from it: a finite-difference stencil. The implicit gradient needs f_x and f_a "
+        "at x* exactly: take them by autograd at x*."
+        if h is not None
+        else f"at points up to {distance:.3g} away from the returned x*. The implicit "
+        "gradient needs f_x and f_a at x* only; do not re-run the iteration or use x0 in "
+        "backward."
+    )
     j.add(
         "backward_at_fixed_point",
         "fail",
-        f"During backward f was evaluated {calls} time(s), at points up to {distance:.3g} "
-        "away from the returned x*. The implicit gradient needs f_x and f_a at x* only; do "
-        "not re-run the iteration or use x0 in backward.",
+        f"During backward f was evaluated {calls} time(s), {advice}",
         error=distance,
         tol=tol,
         hint=hint,
