@@ -411,3 +411,11 @@ def test_the_batch_item_judges_batching_not_the_formula(tmp_path) -> None:
     assert statuses["sums"]["dy_dx_formula"].status == "pass"
     assert statuses["sums"]["batch"].status == "fail"
     assert "times the gradient of one call alone" in statuses["sums"]["batch"].message
+
+
+def test_exception_advice_says_nothing_else_was_checked_only_when_true() -> None:
+    from properties.checks.common import exception_advice
+
+    error = {"type": "ZeroDivisionError", "where": "line 3"}
+    assert "nothing else was checked" in exception_advice(error)
+    assert "nothing else was checked" not in exception_advice(error, stopped=False)

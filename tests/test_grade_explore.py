@@ -7,6 +7,7 @@ runs agree whatever the machine's load.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -108,6 +109,20 @@ def test_explore_is_shown_in_the_report_and_results_json(
     assert "x = fixed_point(f, a, x0, distance" in test["output"]  # paste-able
     assert "tolerance" in test["output"]
     assert sum(t["score"] for t in payload["tests"]) == payload["score"]
+
+
+def test_a_smallest_case_that_is_also_frozen_says_so(
+    sign_error: tuple[Graded, Graded],
+) -> None:
+    graded = sign_error[0]
+    found = graded.exploration
+    assert found is not None
+    assert found.case is not None
+    assert "also a frozen one" not in gradebook.student_report(graded)
+    # The same exploration, with its case among the frozen ones of the run.
+    frozen = [*graded.cases, CaseResult(found.case, tuple(found.result.checks))]
+    page = gradebook.student_report(dataclasses.replace(graded, cases=frozen))
+    assert f"also a frozen one (case-{len(frozen) - 1} below)" in page
 
 
 def test_explore_correct_submission_finds_nothing() -> None:

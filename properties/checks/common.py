@@ -129,14 +129,16 @@ _EXCEPTION_ADVICE = {
 }
 
 
-def exception_advice(error: dict[str, Any] | None) -> str:
-    """What to do about an exception the code raised: about *that* exception only."""
+def exception_advice(error: dict[str, Any] | None, stopped: bool = True) -> str:
+    """What to do about an exception the code raised: about *that* exception only
+    (``stopped``: the call itself raised, so nothing else of the case was checked)."""
     kind = (error or {}).get("type", "")
     where = (error or {}).get("where")
     place = f" at {where}" if where else " (the traceback does not reach your file)"
     usual = _EXCEPTION_ADVICE.get(kind)
     meaning = f" {kind} usually means {usual}." if usual else ""
-    return f"The error was raised{place}.{meaning} Fix that error first: nothing else was checked."
+    rest = " Fix that error first: nothing else was checked." if stopped else ""
+    return f"The error was raised{place}.{meaning}{rest}"
 
 
 def call_failed(j: Judge, case: Case, obs: Observation) -> bool:
@@ -332,7 +334,7 @@ def zero_start_grad(j: Judge, obs: Observation, key: str, start: str) -> None:
             + (
                 f"Do not modify {start} in place."
                 if re.search(r"in-place|inplace|leaf", str(obs[f"{key}_error"].get("message")))
-                else exception_advice(obs[f"{key}_error"])
+                else exception_advice(obs[f"{key}_error"], stopped=False)
             ),
         )
         return

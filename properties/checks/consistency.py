@@ -34,8 +34,10 @@ def curve_batch(j: Judge, obs: Observation, case: CurveCase, rtol: dict[str, flo
         j.add(
             "batch",
             "error",
-            f"solve(F, x, y0) on a batch of 3 points raised {error_text(obs['batch_error'])}. "
-            "x and y0 may be batched (shape (n,)): solve the problems independently.",
+            "The batch stage (solve(F, x, y0) on a batch of 3 points, then the gradient of "
+            f"sum(w * y)) raised {error_text(obs['batch_error'])}. "
+            "x and y0 may be batched (shape (n,)): forward and backward must both treat "
+            "the points as independent problems.",
         )
         return
     batch = obs.get("batch")
@@ -121,7 +123,8 @@ def curve_float32(j: Judge, obs: Observation, case: CurveCase) -> None:
         j.add(
             "float32",
             "error",
-            f"solve in float32 raised {error_text(obs['float32_error'])}.",
+            "The float32 stage (solve in float32, then its gradient) raised "
+            f"{error_text(obs['float32_error'])}.",
         )
         return
     f32 = obs["float32"]

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 
 from properties.diagnosis import SIGNALS
+from properties.records import CurveCase, MapCase
 from reports import columns, details, summary
 from reports.outcomes import CaseOutcome
 
@@ -302,6 +303,7 @@ def _exploration(g: Graded) -> str:
         "<p><b>Smallest failing case found by exploration:</b><br/>"
         f"<code>{_e(case.text())}</code> "
         f"<span class='iv-note'>({_e(explore_mod.describe_case(case))})</span></p>"
+        f"{_also_frozen(g, case)}"
         '<table class="iv-grid"><thead><tr><th>property</th><th>status</th>'
         "<th>measured error</th><th>tolerance</th><th>what it means</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
@@ -310,6 +312,18 @@ def _exploration(g: Graded) -> str:
         f"<p>or run the property suite (with its own exploration) on your file: "
         f"<code>{_e(command)}</code></p>"
         f"<p class='iv-note'>{found.examples} case(s) explored.</p>{stopped}{figure}</div>"
+    )
+
+
+def _also_frozen(g: Graded, case: CurveCase | MapCase) -> str:
+    """A note when shrinking arrived at a case that is also one of the frozen ones."""
+    same = [i for i, r in enumerate(g.cases) if r.case.text() == case.text()]
+    if not same:
+        return ""
+    return (
+        f"<p class='iv-note'>Shrinking arrived at a case that is also a frozen one "
+        f"(case-{same[0]} below): the simplest case of this failure is one the score already "
+        "counts.</p>"
     )
 
 

@@ -49,8 +49,10 @@ def default_judge() -> Judge:
 #: raised is not here: the probe records it and the judge gives its own advice.
 NOT_RUN_TEXT = {
     "timeout": (
-        "{call} did not return on this case: {detail}. It raised nothing, it never "
-        "finished: check the iteration cap (every loop must stop after a bounded number "
+        "This case did not finish: {call}, or a derivative the grader takes of its result "
+        "(backward, gradcheck), did not return: {detail}. It raised nothing, it never "
+        "finished: check the iteration cap (every loop, forward and backward, must stop "
+        "after a bounded number "
         "of steps, and raise or warn when the tolerance is not reached) and look for a "
         "loop that never ends (a map that does not contract, a tol below the dtype's "
         "precision)."
