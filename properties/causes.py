@@ -259,7 +259,7 @@ def _worded(result: CheckResult, finding: Finding | None) -> CheckResult:
     if not hint or not _hint_agrees(hint, codes):
         hint = "; ".join(CODES[c] for c in codes)
     message = result.message
-    if finding.evidence:
+    if finding.evidence and finding.evidence not in message:  # an exception's text: once
         message = f"{message} Evidence: {finding.evidence}."
     return dataclasses.replace(result, diagnosis=codes, hint=hint, message=message)
 

@@ -102,7 +102,15 @@ def _backward_by_tol(ctx: Context, name: str, what: str, forward: Finding | None
     shrank = inexact(ctx, error, "inexact_backward", what)
     if shrank is None:
         return None
-    return forward if forward is not None and forward.codes else shrank
+    if forward is not None and forward.codes:
+        return forward
+    if name == "loss_scale":  # confirmed: an adjoint stop that does not scale with v
+        return Finding(
+            shrank.codes,
+            f"{shrank.evidence}: the adjoint stops at a tolerance that does not scale with "
+            "grad_output; stop it relative to |grad_output|",
+        )
+    return shrank
 
 
 def _map_point(ctx: Context) -> Finding:

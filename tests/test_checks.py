@@ -419,3 +419,26 @@ def test_exception_advice_says_nothing_else_was_checked_only_when_true() -> None
     error = {"type": "ZeroDivisionError", "where": "line 3"}
     assert "nothing else was checked" in exception_advice(error)
     assert "nothing else was checked" not in exception_advice(error, stopped=False)
+
+
+def test_a_batch_right_where_the_single_call_is_wrong_passes_batch(tmp_path) -> None:
+    # Only 0-d calls lose their gradient (a shape bug of some libraries): the batch is
+    # right, the gradient items fail on the single call, and batch is not failed twice.
+    from properties import probe
+    from properties.candidates import load_target
+
+    path = tmp_path / "zero_d.py"
+    path.write_text(
+        _SUMS_GRAD_OUTPUT.replace(
+            "return g.sum() * (-F_x / F_y), None, None",
+            "grad = g * (-F_x / F_y)\n"
+            "        return (grad * 0 if x.dim() == 0 else grad), None, None",
+        )
+    )
+    case = oracle.curve_case(CIRCLE, "0.5", 0.8, position=0.3)
+    candidate = load_target(path, None).candidate("curve")
+    results = {
+        r.name: r for r in checks.judge(case, probe.observe(checks.wire_for(case), candidate))
+    }
+    assert results["dy_dx_formula"].status == "fail"
+    assert results["batch"].status == "pass", results["batch"]

@@ -134,11 +134,10 @@ def _loss_scale(j: Judge, sub: dict[str, Any], key: str, rel: float, floor: floa
         "loss_scale",
         "fail",
         f"grad(s L) / s at s = {at:g} differs from grad(L) = {base} by {worst:.2g} > "
-        f"{tol:.2g}: the backward is not linear in the upstream gradient. An adjoint "
-        "solve stopped by an absolute tolerance does this: stop relative to |grad_output|.",
+        f"{tol:.2g}: the backward is not linear in the upstream gradient, as the implicit "
+        "function theorem's vjp is (grad(s L) = s grad(L)).",
         error=worst,
         tol=tol,
-        hint="adjoint tolerance not scaled by the upstream gradient",
         details=(("scale", at),),
     )
 
